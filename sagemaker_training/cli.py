@@ -1,0 +1,17 @@
+"""``sagemaker-training``: the user-facing command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="sagemaker-training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("train", help="run this host's training job from $SAGEMAKER_BASE_DIR (the container entrypoint)")
+    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "train":
+        from .job import main as train_main
+
+        train_main(rest)

@@ -1,0 +1,144 @@
+"""Hosts of a distributed job: addresses, ports, and the frameworks' cluster specs.
+
+On the platform every host name (``algo-1`` ...) resolves through DNS, maybe
+late; :func:`resolve_hosts` retries until ``SAGEMAKER_HOST_WAIT_SECONDS``
+(default 300) and then fails naming the host.
+
+Several hosts can share one machine (local mode, tests): then
+``SAGEMAKER_HOST_ADDRESSES`` (a JSON object host -> address) replaces DNS,
+and ``SAGEMAKER_PORT_STRIDE`` shifts every port of the i-th host (sorted) by
+``i * stride`` so that the hosts' servers do not collide. Base ports:
+``SAGEMAKER_TF_PORT`` (2222, master and workers), ``SAGEMAKER_TF_PS_PORT``
+(2223, parameter servers), ``SAGEMAKER_MXNET_PORT`` (8000, the scheduler).
+
+We only *configure* the frameworks' own engines here (TF_CONFIG for TF's gRPC
+servers, DMLC_* for MXNet's ps-lite); nothing here moves tensors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+from .errors import ClientError, PlatformError
+
+HOST_ADDRESSES_ENV = "SAGEMAKER_HOST_ADDRESSES"
+
+
+def _int_env(environ, name: str, default: int) -> int:
+    value = environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ClientError(f"{name}={value!r} is not an integer.")
+
+
+def host_overrides(environ=None) -> dict:
+    environ = os.environ if environ is None else environ
+    raw = environ.get(HOST_ADDRESSES_ENV)
+    if not raw:
+        return {}
+    try:
+        table = json.loads(raw)
+    except ValueError:
+        table = None
+    if not isinstance(table, dict):
+        raise ClientError(f'{HOST_ADDRESSES_ENV} must be a JSON object such as {{"algo-1": "127.0.0.1"}}.')
+    return table
+
+
+def resolve_hosts(hosts, environ=None, sleep=time.sleep) -> dict:
+    """host -> IP address for every host, waiting for DNS up to the bound."""
+    environ = os.environ if environ is None else environ
+    overrides = host_overrides(environ)
+    wait = float(_int_env(environ, "SAGEMAKER_HOST_WAIT_SECONDS", 300))
+    deadline = time.monotonic() + wait
+    addresses = {}
+    for host in hosts:
+        if host in overrides:
+            addresses[host] = overrides[host]
+            continue
+        delay = 0.2
+        while True:
+            try:
+                addresses[host] = socket.gethostbyname(host)
+                break
+            except (socket.gaierror, UnicodeError) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise PlatformError(
+                        f"host {host} did not resolve within {wait:g}s ({exc}); the other hosts of the job "
+                        f"may not have started. SAGEMAKER_HOST_WAIT_SECONDS sets the bound."
+                    )
+                sleep(delay)
+                delay = min(delay * 2, 5.0)
+    return addresses
+
+
+def port_for(hosts, host: str, base: int, environ=None) -> int:
+    environ = os.environ if environ is None else environ
+    stride = _int_env(environ, "SAGEMAKER_PORT_STRIDE", 0)
+    return base + sorted(hosts).index(host) * stride
+
+
+def tf_ports(environ=None) -> tuple[int, int]:
+    environ = os.environ if environ is None else environ
+    return _int_env(environ, "SAGEMAKER_TF_PORT", 2222), _int_env(environ, "SAGEMAKER_TF_PS_PORT", 2223)
+
+
+def tf_config_parameter_servers(hosts, current_host, addresses, environ=None, task_type=None) -> dict:
+    """TF_CONFIG for parameter-server training.
+
+    The first host is the master (its estimator's chief), the others are
+    workers, and every host also runs a parameter server.
+    """
+    hosts = sorted(hosts)
+    worker_port, ps_port = tf_ports(environ)
+
+    def where(host, base):
+        return f"{addresses.get(host, host)}:{port_for(hosts, host, base, environ)}"
+
+    cluster = {
+        "master": [where(hosts[0], worker_port)],
+        "ps": [where(h, ps_port) for h in hosts],
+    }
+    if len(hosts) > 1:
+        cluster["worker"] = [where(h, worker_port) for h in hosts[1:]]
+    if task_type == "ps":
+        task = {"type": "ps", "index": hosts.index(current_host)}
+    elif current_host == hosts[0]:
+        task = {"type": "master", "index": 0}
+    else:
+        task = {"type": "worker", "index": hosts.index(current_host) - 1}
+    return {"cluster": cluster, "environment": "cloud", "task": task}
+
+
+def tf_config_multi_worker(hosts, current_host, addresses, environ=None) -> dict:
+    """TF_CONFIG for MultiWorkerMirroredStrategy: every host is a worker."""
+    hosts = sorted(hosts)
+    worker_port, _ = tf_ports(environ)
+    workers = [f"{addresses.get(h, h)}:{port_for(hosts, h, worker_port, environ)}" for h in hosts]
+    return {"cluster": {"worker": workers}, "environment": "cloud",
+            "task": {"type": "worker", "index": hosts.index(current_host)}}
+
+
+def mxnet_env(hosts, current_host, addresses, role: str, environ=None) -> dict:
+    """DMLC_* variables for MXNet's ps-lite kvstore.
+
+    The first host (sorted) runs the scheduler; every host runs a server and a
+    worker.
+    """
+    environ = os.environ if environ is None else environ
+    hosts = sorted(hosts)
+    scheduler = hosts[0]
+    return {
+        "DMLC_ROLE": role,
+        "DMLC_PS_ROOT_URI": addresses.get(scheduler, scheduler),
+        "DMLC_PS_ROOT_PORT": str(_int_env(environ, "SAGEMAKER_MXNET_PORT", 8000)),
+        "DMLC_NUM_SERVER": str(len(hosts)),
+        "DMLC_NUM_WORKER": str(len(hosts)),
+        "DMLC_NODE_HOST": addresses.get(current_host, current_host),
+    }

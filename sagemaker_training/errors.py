@@ -1,0 +1,209 @@
+"""Error kinds, the structured error file children write, and redaction.
+
+Three kinds of failure reach the user, and the first line of
+``output/failure`` says which one it was:
+
+* ``ClientError``: the job's input is wrong (a config file, a hyperparameter,
+  the submit directory).  Fix the request and run again.
+* ``UserError``: the user's code failed (an exception, a non-zero exit, a
+  signal).  Fix the training code.
+* ``ToolkitError``: sagemaker_training itself or the container failed.
+* ``PlatformError``: what is around the container failed (DNS, network, S3).
+
+A child process (a framework runner, a parameter server) reports its own
+failure by writing a small JSON *error record* to the path in
+``SAGEMAKER_ERROR_FILE`` (see :func:`record`); the supervisor reads it back
+with :func:`read_error_file` to build the failure reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import time
+import traceback
+
+ERROR_FILE_ENV = "SAGEMAKER_ERROR_FILE"
+
+
+class TrainingError(Exception):
+    """Base class: a failure with a ready-made, actionable one-line reason."""
+
+    kind = "ToolkitError"
+    advice = "This is a problem in sagemaker_training or the container image; report it with the log."
+
+    def __init__(self, message: str, details: str = "", exit_code: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.exit_code = exit_code
+
+    def reason(self) -> str:
+        """The failure text: one headline, then optional detail lines."""
+        head = f"{self.kind}: {self.message}"
+        if self.advice and self.advice not in self.message:
+            head = f"{head.rstrip()}{'' if head.rstrip().endswith(('.', ':', '!', '?')) else '.'} {self.advice}"
+        head = " ".join(head.split("\n"))
+        return f"{head}\n\n{self.details}".rstrip() + "\n" if self.details else head + "\n"
+
+
+class ClientError(TrainingError):
+    """The job's input is wrong: config files, hyperparameters, submit directory."""
+
+    kind = "ClientError"
+    advice = ""
+
+
+class UserError(TrainingError):
+    """The user's code failed."""
+
+    kind = "UserError"
+    advice = ""
+
+
+class ToolkitError(TrainingError):
+    kind = "ToolkitError"
+
+
+class PlatformError(TrainingError):
+    """The infrastructure around the container failed (network, DNS, S3)."""
+
+    kind = "PlatformError"
+    advice = "This is usually transient: run the job again; if it persists, check the network and permissions."
+
+
+# --------------------------------------------------------------------------
+# Error records written by children
+
+
+def error_record(exc: BaseException, function: str | None = None) -> dict:
+    """The JSON-able record of one exception."""
+    user_function = function or getattr(exc, "sagemaker_user_function", None)
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        "user_function": user_function,
+        "kind": getattr(exc, "kind", None) if isinstance(exc, TrainingError) else None,
+        "pid": os.getpid(),
+        "timestamp": time.time(),
+    }
+
+
+def write_error_file(exc: BaseException, path: str | None = None, function: str | None = None) -> None:
+    """Write the record of ``exc`` to ``path`` (default: $SAGEMAKER_ERROR_FILE).
+
+    The first record wins: a child that already reported the root cause is not
+    overwritten by the exception that unwinds after it.
+    """
+    path = path or os.environ.get(ERROR_FILE_ENV)
+    if not path or os.path.exists(path):
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(error_record(exc, function), f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def read_error_file(path: str | None) -> dict | None:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("type") else None
+
+
+def record(fn):
+    """Decorate a child's entry function so any exception is recorded first.
+
+    Like torch.distributed.elastic's ``@record``: the exception is written to
+    ``$SAGEMAKER_ERROR_FILE`` and then re-raised, so the child still exits
+    non-zero with its traceback on stderr. Users may decorate their own
+    ``main`` with it to get the exception type and message into the failure
+    reason of a script-mode job.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                write_error_file(exc)
+            raise
+        except BaseException as exc:
+            write_error_file(exc)
+            raise
+
+    return wrapper
+
+
+class user_code:
+    """Context manager marking a call into user code.
+
+    An exception raised inside is tagged with the user function's name, so the
+    failure reason reads ``train_input_fn raised KeyError: 'training'``.
+    """
+
+    def __init__(self, function: str):
+        self.function = function
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is not None and not isinstance(exc, (SystemExit, KeyboardInterrupt)):
+            if getattr(exc, "sagemaker_user_function", None) is None:
+                try:
+                    exc.sagemaker_user_function = self.function
+                except (AttributeError, TypeError):
+                    pass
+        return False
+
+
+# --------------------------------------------------------------------------
+# Redaction
+
+_SECRET_ENV_NAMES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+_SECRET_PATTERN = re.compile(
+    r"(?i)((?:aws_?secret_?access_?key|secret_?access_?key|aws_?session_?token|session_?token|"
+    r"security_?token|x-amz-security-token)[\"']?\s*[:=]\s*[\"']?)([A-Za-z0-9/+=%._-]{8,})"
+)
+REDACTED = "****"
+
+
+class Redactor:
+    """Removes AWS secret keys and session tokens from text.
+
+    Two layers: every value of the secret variables in the environment given
+    (exact match, wherever it appears), and anything that looks like
+    ``aws_secret_access_key = VALUE`` / ``"SessionToken": "VALUE"``.
+    """
+
+    def __init__(self, environ=None):
+        environ = os.environ if environ is None else environ
+        self.values = sorted(
+            {environ[name] for name in _SECRET_ENV_NAMES if len(environ.get(name, "")) >= 8},
+            key=len,
+            reverse=True,
+        )
+
+    def __call__(self, text: str) -> str:
+        for value in self.values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        if "ecret" in text or "oken" in text or "OKEN" in text or "ECRET" in text:
+            text = _SECRET_PATTERN.sub(lambda m: m.group(1) + REDACTED, text)
+        return text
+
+
+def redact(text: str) -> str:
+    return Redactor()(text)

@@ -1,0 +1,48 @@
+"""Framework runners, chosen by ``SAGEMAKER_FRAMEWORK`` (set by the image).
+
+A runner is a module ``sagemaker_training.frameworks.<name>`` with one entry
+function, ``plan(job) -> Plan``. It runs in the supervisor and must not import
+its framework: it only decides which child processes to start (a legacy
+trainer, a parameter server, the user's script with TF_CONFIG ...). The code
+that imports TensorFlow or MXNet lives in modules the children run.
+
+With no framework set, :mod:`sagemaker_training.frameworks.script` runs the
+entry point as a plain script.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import ClientError
+
+FRAMEWORKS = ("tensorflow", "mxnet")
+
+
+@dataclass
+class Plan:
+    """The children of one host, and what to do once the main ones succeed.
+
+    ``on_mains_done`` runs after every main child exited 0 and before the
+    auxiliary children are stopped (a parameter server host waits there for
+    its peers); it must return within a bounded time.
+    """
+
+    specs: list = field(default_factory=list)
+    on_mains_done: Callable[[], None] | None = None
+    description: str = ""
+
+
+def load(name: str | None):
+    """The runner module for ``name`` (None or "" → plain script mode)."""
+    if not name:
+        return importlib.import_module(".script", __name__)
+    key = name.strip().lower()
+    if key not in FRAMEWORKS:
+        raise ClientError(
+            f"SAGEMAKER_FRAMEWORK={name!r} is not a framework this toolkit runs; use one of: "
+            f"{', '.join(FRAMEWORKS)} (or leave it unset for a plain script)."
+        )
+    return importlib.import_module(f".{key}", __name__)

@@ -1,0 +1,25 @@
+"""Plain script mode: the entry point runs as its own process."""
+
+from __future__ import annotations
+
+from .. import entry_point
+from ..processes import ProcessSpec
+from . import Plan
+
+
+def script_spec(job, extra_env: dict | None = None, name: str | None = None) -> ProcessSpec:
+    """The user's entry point as a main child, with hyperparameters as arguments."""
+    env = job.env
+    argv = entry_point.command(env.code_dir, env.user_entry_point, env.user_args())
+    return ProcessSpec(
+        name=name or env.user_entry_point,
+        argv=argv,
+        env=entry_point.child_environ(env, extra_env),
+        cwd=env.code_dir,
+        main=True,
+        user_code=True,
+    )
+
+
+def plan(job) -> Plan:
+    return Plan(specs=[script_spec(job)], description=f"script mode: {job.env.user_entry_point}")

@@ -1,0 +1,391 @@
+"""Start, stream, signal and reap child processes.
+
+The supervisor never runs framework code itself. It starts every piece of
+work (the user script, a framework runner, a parameter server, a whole host
+in a local cluster) as a child described by a :class:`ProcessSpec`, and
+:func:`supervise` then:
+
+* streams each child's stdout and stderr line by line (bytes, so there is no
+  line-length limit and no decoding error), redacting secrets and optionally
+  prefixing a label; the last stderr lines are kept for the failure reason;
+* forwards SIGTERM and SIGINT to every child's process group, waits a grace
+  period, then sends SIGKILL;
+* reaps children as they exit; the job succeeds when every *main* child
+  exited 0, after which *auxiliary* children (parameter servers, schedulers)
+  are stopped; any child failing first fails the job and stops the others;
+* turns an exit into a :class:`ProcessFailure` that reads the child's own
+  error record (``SAGEMAKER_ERROR_FILE``), its signal and its stderr tail.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .errors import ERROR_FILE_ENV, Redactor, read_error_file
+
+STDERR_TAIL_LINES = 40
+
+_SIGNAL_HINTS = {
+    signal.SIGKILL: "usually the kernel's out-of-memory killer: use an instance with more memory or reduce "
+    "the batch or model size",
+    signal.SIGSEGV: "a segmentation fault in native code (a framework, a library extension or a GPU driver)",
+    signal.SIGBUS: "a bus error in native code, often a full /dev/shm: increase the shared memory size",
+    signal.SIGABRT: "the process aborted itself, usually a failed assertion in native code",
+    signal.SIGTERM: "it was asked to stop",
+    signal.SIGINT: "it was interrupted",
+}
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+@dataclass
+class ProcessSpec:
+    """One child to run.
+
+    ``main`` children decide the outcome; auxiliary ones serve them and are
+    stopped once every main child has exited 0. ``user_code`` says whose code
+    the child runs, so that its failure is a UserError or a ToolkitError.
+    """
+
+    name: str
+    argv: list
+    env: dict | None = None
+    cwd: str | None = None
+    main: bool = True
+    label: str | None = None
+    user_code: bool = True
+    failure_file: str | None = None  # a plain-text reason the child leaves (a host's output/failure)
+
+
+@dataclass
+class ProcessFailure:
+    name: str
+    pid: int
+    exitcode: int | None
+    signum: int | None
+    record: dict | None
+    stderr_tail: list
+    user_code: bool = True
+    failure_text: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code the supervisor should pass on: the child's, or 128+signal."""
+        if self.signum:
+            return 128 + self.signum
+        return self.exitcode or 1
+
+    @property
+    def kind(self) -> str:
+        if self.record and self.record.get("kind"):
+            return self.record["kind"]
+        return "UserError" if self.user_code else "ToolkitError"
+
+    def headline(self) -> str:
+        """What went wrong, in one line, without the kind prefix."""
+        if self.failure_text:
+            first = self.failure_text.strip().splitlines()[0] if self.failure_text.strip() else ""
+            if first:
+                return f"{self.name} failed: {first}"
+        if self.record:
+            who = self.record.get("user_function") or self.name
+            message = _one_line(self.record.get("message", ""))
+            what = f"{who} raised {self.record.get('type')}"
+            if self.record.get("kind"):  # a TrainingError carries a finished sentence
+                return f"{self.name}: {message}" if self.record.get("user_function") is None else f"{what}: {message}"
+            return f"{what}: {message}" if message else what
+        if self.signum:
+            hint = _SIGNAL_HINTS.get(self.signum)
+            text = f"{self.name} was killed by {signal_name(self.signum)}"
+            return f"{text} ({hint})" if hint else text
+        text = f"{self.name} exited with code {self.exitcode}"
+        exception = exception_from_stderr(self.stderr_tail)
+        return f"{text}: {exception}" if exception else text
+
+    def reason(self) -> str:
+        head = f"{self.kind}: {self.headline()}"
+        if self.kind == "UserError":
+            head += ". Fix the training code" + ("; its last stderr lines follow." if self.stderr_tail else ".")
+        elif self.kind == "ToolkitError":
+            head += ". This is a problem in sagemaker_training or the image; report it with the log below."
+        elif not head.endswith("."):
+            head += "."
+        details = []
+        if self.failure_text and len(self.failure_text.strip().splitlines()) > 1:
+            details.append(self.failure_text.strip())
+        elif self.stderr_tail:
+            details.append(f"Last stderr lines of {self.name}:")
+            details.extend(self.stderr_tail)
+        return head + ("\n\n" + "\n".join(details) if details else "") + "\n"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b[^:]*)(?::\s?(.*))?$")
+
+
+def exception_from_stderr(lines) -> str | None:
+    """The ``Type: message`` line of the last Python traceback in ``lines``."""
+    seen_traceback = False
+    found = None
+    for line in lines:
+        if line.startswith("Traceback (most recent call last)"):
+            seen_traceback, found = True, None
+            continue
+        if seen_traceback and not line.startswith((" ", "\t")):
+            match = _EXCEPTION_LINE.match(line.strip())
+            if match:
+                found = line.strip()
+    return _one_line(found) if found else None
+
+
+@dataclass
+class Outcome:
+    """How a supervised run ended."""
+
+    exit_codes: dict = field(default_factory=dict)
+    failure: ProcessFailure | None = None
+    stopped_by: int | None = None  # the signal the supervisor itself received
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and self.stopped_by is None and not self.timed_out
+
+
+def _set_parent_death_signal():  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort, not on every libc
+        pass
+
+
+class _Child:
+    def __init__(self, spec: ProcessSpec, error_file: str, redactor: Redactor, out, err):
+        self.spec = spec
+        self.error_file = error_file
+        env = dict(os.environ if spec.env is None else spec.env)
+        env[ERROR_FILE_ENV] = self.error_file
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self.popen = subprocess.Popen(
+            spec.argv,
+            env=env,
+            cwd=spec.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_set_parent_death_signal,
+        )
+        self.pid = self.popen.pid
+        self.tail: collections.deque = collections.deque(maxlen=STDERR_TAIL_LINES)
+        prefix = f"[{spec.label}] " if spec.label else ""
+        self.threads = [
+            threading.Thread(target=_pump, args=(self.popen.stdout, out, prefix, redactor, None), daemon=True),
+            threading.Thread(target=_pump, args=(self.popen.stderr, err, prefix, redactor, self.tail), daemon=True),
+        ]
+        for thread in self.threads:
+            thread.start()
+        self.returncode = None
+
+    def signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def finish(self) -> int:
+        """Reap the child, end what it left behind in its group, drain its output."""
+        self.returncode = self.popen.wait()
+        self.signal_group(signal.SIGKILL)
+        for thread in self.threads:
+            thread.join(timeout=2)
+        return self.returncode
+
+    def failure(self) -> ProcessFailure:
+        code = self.returncode
+        failure_text = None
+        if self.spec.failure_file:
+            try:
+                with open(self.spec.failure_file, encoding="utf-8", errors="replace") as f:
+                    failure_text = f.read()
+            except OSError:
+                pass
+        return ProcessFailure(
+            name=self.spec.name,
+            pid=self.pid,
+            exitcode=code if code is not None and code >= 0 else None,
+            signum=-code if code is not None and code < 0 else None,
+            record=read_error_file(self.error_file),
+            stderr_tail=list(self.tail),
+            user_code=self.spec.user_code,
+            failure_text=failure_text,
+        )
+
+
+def _pump(pipe, sink, prefix, redactor, tail):
+    """Copy a child's pipe to our stream line by line."""
+    try:
+        for raw in iter(pipe.readline, b""):
+            line = redactor(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            if tail is not None:
+                tail.append(line)
+            try:
+                sink.write(f"{prefix}{line}\n")
+                sink.flush()
+            except (OSError, ValueError):
+                pass
+    finally:
+        pipe.close()
+
+
+def grace_seconds(environ=None, default: float = 110.0) -> float:
+    environ = os.environ if environ is None else environ
+    try:
+        return float(environ.get("SAGEMAKER_TERMINATION_GRACE_SECONDS", default))
+    except ValueError:
+        return default
+
+
+class Supervisor:
+    """Runs a set of children to an :class:`Outcome`. Use :func:`supervise`."""
+
+    def __init__(self, specs, grace: float, aux_grace: float = 10.0, deadline: float | None = None,
+                 on_mains_done=None, out=None, err=None):
+        self.specs = list(specs)
+        self.grace = grace
+        self.aux_grace = aux_grace
+        self.deadline = deadline
+        self.on_mains_done = on_mains_done
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.children: list[_Child] = []
+        self.outcome = Outcome()
+        self._lock = threading.Lock()
+        self._kill_timer: threading.Timer | None = None
+        self._stopping = False
+
+    # -- stopping -----------------------------------------------------------
+    def _live(self):
+        return [c for c in self.children if c.returncode is None]
+
+    def stop(self, grace: float, signum: int = signal.SIGTERM) -> None:
+        """SIGTERM (or ``signum``) to every live child, SIGKILL after ``grace``."""
+        with self._lock:
+            self._stopping = True
+            for child in self._live():
+                child.signal_group(signum)
+            if self._kill_timer is None:
+                self._kill_timer = threading.Timer(grace, self.kill_all)
+                self._kill_timer.daemon = True
+                self._kill_timer.start()
+
+    def kill_all(self) -> None:
+        for child in self._live():
+            child.signal_group(signal.SIGKILL)
+
+    def _on_signal(self, signum, frame):
+        if self.outcome.stopped_by is None:
+            self.outcome.stopped_by = signum
+            print(f"sagemaker_training: received {signal_name(signum)}; passing it to the training processes "
+                  f"and waiting up to {self.grace:g}s before SIGKILL", file=self.err, flush=True)
+        self.stop(self.grace, signum)
+
+    def _on_deadline(self):
+        if self._live() and not self._stopping:
+            self.outcome.timed_out = True
+            self.stop(self.grace)
+
+    # -- running ------------------------------------------------------------
+    def run(self) -> Outcome:
+        previous = {}
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, self._on_signal)
+        error_dir = tempfile.mkdtemp(prefix="sagemaker-errors-")
+        deadline_timer = None
+        try:
+            redactor = Redactor()
+            for index, spec in enumerate(self.specs):
+                if self._stopping:
+                    break
+                error_file = os.path.join(error_dir, f"{index}.json")
+                self.children.append(_Child(spec, error_file, redactor, self.out, self.err))
+            if self.deadline is not None:
+                deadline_timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._on_deadline)
+                deadline_timer.daemon = True
+                deadline_timer.start()
+            self._wait()
+        finally:
+            if deadline_timer:
+                deadline_timer.cancel()
+            for child in self._live():  # only on an unexpected error in here
+                child.signal_group(signal.SIGKILL)
+                child.finish()
+            if self._kill_timer:
+                self._kill_timer.cancel()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            shutil.rmtree(error_dir, ignore_errors=True)
+        return self.outcome
+
+    def _wait(self):
+        by_pid = {c.pid: c for c in self.children}
+        mains_done = False
+        while self._live():
+            pid = self._wait_any()
+            child = by_pid.get(pid)
+            if child is None:  # not ours (a grandchild re-parented to us): reap it
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+                continue
+            code = child.finish()
+            self.outcome.exit_codes[child.spec.name] = code
+            if self._stopping:
+                continue
+            if code != 0:
+                self.outcome.failure = child.failure()
+                self.stop(min(self.grace, self.aux_grace))
+                continue
+            if not mains_done and not any(c.spec.main for c in self._live()):
+                mains_done = True
+                if self.on_mains_done and self._live():
+                    self.on_mains_done()
+                self.stop(self.aux_grace)
+
+    def _wait_any(self) -> int:
+        """Block until some child exits; return its pid without reaping it."""
+        while True:
+            try:
+                result = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+            except ChildProcessError:
+                live = self._live()
+                return live[0].pid if live else -1
+            if result is None:
+                continue
+            return result.si_pid
+
+
+def supervise(specs, grace: float | None = None, **kwargs) -> Outcome:
+    return Supervisor(specs, grace=grace_seconds() if grace is None else grace, **kwargs).run()
