@@ -91,18 +91,30 @@ class ProcessFailure:
             return 128 + self.signum
         return self.exitcode or 1
 
+    def _failure_text_parts(self):
+        """(kind, first line, rest) of a failure file such as a host's output/failure."""
+        lines = (self.failure_text or "").strip().splitlines()
+        if not lines:
+            return None
+        kind, sep, rest = lines[0].partition(": ")
+        if not sep or not kind.endswith("Error"):
+            kind, rest = None, lines[0]
+        return kind, rest, "\n".join(lines[1:]).strip()
+
     @property
     def kind(self) -> str:
+        parts = self._failure_text_parts()
+        if parts and parts[0]:
+            return parts[0]
         if self.record and self.record.get("kind"):
             return self.record["kind"]
         return "UserError" if self.user_code else "ToolkitError"
 
     def headline(self) -> str:
         """What went wrong, in one line, without the kind prefix."""
-        if self.failure_text:
-            first = self.failure_text.strip().splitlines()[0] if self.failure_text.strip() else ""
-            if first:
-                return f"{self.name} failed: {first}"
+        parts = self._failure_text_parts()
+        if parts:
+            return f"on {self.name}: {parts[1]}"
         if self.record:
             who = self.record.get("user_function") or self.name
             message = _one_line(self.record.get("message", ""))
@@ -119,6 +131,9 @@ class ProcessFailure:
         return f"{text}: {exception}" if exception else text
 
     def reason(self) -> str:
+        parts = self._failure_text_parts()
+        if parts:  # the child wrote a finished reason: keep it, say where it came from
+            return f"{self.kind}: {self.headline()}" + (f"\n\n{parts[2]}" if parts[2] else "") + "\n"
         head = f"{self.kind}: {self.headline()}"
         if self.kind == "UserError":
             head += ". Fix the training code" + ("; its last stderr lines follow." if self.stderr_tail else ".")
@@ -127,9 +142,7 @@ class ProcessFailure:
         elif not head.endswith("."):
             head += "."
         details = []
-        if self.failure_text and len(self.failure_text.strip().splitlines()) > 1:
-            details.append(self.failure_text.strip())
-        elif self.stderr_tail:
+        if self.stderr_tail:
             details.append(f"Last stderr lines of {self.name}:")
             details.extend(self.stderr_tail)
         return head + ("\n\n" + "\n".join(details) if details else "") + "\n"
