@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 
 from .errors import ClientError, PlatformError
@@ -53,6 +52,8 @@ def host_overrides(environ=None) -> dict:
 
 def resolve_hosts(hosts, environ=None, sleep=time.sleep) -> dict:
     """host -> IP address for every host, waiting for DNS up to the bound."""
+    import socket  # noqa: PLC0415 - only distributed jobs resolve hosts; keeps it off every start
+
     environ = os.environ if environ is None else environ
     overrides = host_overrides(environ)
     wait = float(_int_env(environ, "SAGEMAKER_HOST_WAIT_SECONDS", 300))

@@ -12,12 +12,11 @@ An entry point is one of:
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
 
-from .errors import ClientError, UserError
+from .errors import ClientError, Redactor, UserError
 
 PIP_TAIL_LINES = 15
 
@@ -74,8 +73,9 @@ def _pip(argv, cwd: str, what: str) -> None:
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     lines = []
+    redact = Redactor()  # pip echoes requirement lines and URLs
     for raw in iter(proc.stdout.readline, b""):
-        line = raw.decode("utf-8", errors="replace").rstrip()
+        line = redact(raw.decode("utf-8", errors="replace").rstrip())
         sys.stderr.write(f"{line}\n")
         lines.append(line)
         del lines[:-PIP_TAIL_LINES]
@@ -110,6 +110,8 @@ def command(code_dir: str, program: str, args: list, python: str | None = None) 
 def defines_top_level(path: str, names) -> set:
     """Which of ``names`` the Python file defines at top level (functions,
     assignments, imports), decided from its syntax tree without running it."""
+    import ast  # noqa: PLC0415 - only the framework runners parse user modules
+
     try:
         with open(path, "rb") as f:
             tree = ast.parse(f.read(), filename=path)

@@ -14,6 +14,12 @@ import json
 
 TOOLKIT_PREFIX = "sagemaker_"
 
+# Keys a tuning job adds to the hyperparameters. The toolkit reads them (the
+# TensorFlow runner's per-job checkpoint path), but, as in the SageMaker
+# training toolkit, user code never gets them: an argparse script would stop
+# at ``--_tuning_objective_metric``.
+TUNING_KEYS = ("_tuning_objective_metric",)
+
 # Defaults of the toolkit's own (sagemaker_*) settings.
 TOOLKIT_DEFAULTS = {
     "sagemaker_program": None,
@@ -48,6 +54,11 @@ def split(decoded: dict) -> tuple[dict, dict]:
     user = {k: v for k, v in decoded.items() if not k.startswith(TOOLKIT_PREFIX)}
     toolkit = {k: v for k, v in decoded.items() if k.startswith(TOOLKIT_PREFIX)}
     return user, toolkit
+
+
+def for_user_code(hyperparameters: dict) -> dict:
+    """The hyperparameters user code gets (arguments, SM_HPS, SM_HP_*): without tuning keys."""
+    return {k: v for k, v in hyperparameters.items() if k not in TUNING_KEYS}
 
 
 def as_bool(value) -> bool:

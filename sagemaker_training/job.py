@@ -17,9 +17,9 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 
 from . import distributed, entry_point, frameworks, logs
+from ._record import Record
 from .environment import Environment, base_dir_from
 from .errors import ClientError, Redactor, ToolkitError, TrainingError, UserError
 from .processes import Outcome, signal_name, supervise
@@ -27,12 +27,14 @@ from .processes import Outcome, signal_name, supervise
 FAILURE_LIMIT = 1024 * 32
 
 
-@dataclass
-class Job:
+class Job(Record):
     """What a framework runner needs to plan one host's children."""
 
-    env: Environment
-    addresses: dict
+    _fields = ("env", "addresses")
+
+    def __init__(self, env: Environment, addresses: dict):
+        self.env = env
+        self.addresses = addresses
 
 
 def write_report(output_dir: str, failure: str | None) -> None:

@@ -23,15 +23,12 @@ import collections
 import ctypes
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-
+from ._record import Record
 from .errors import ERROR_FILE_ENV, Redactor, read_error_file
 
 STDERR_TAIL_LINES = 40
@@ -54,35 +51,43 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-@dataclass
-class ProcessSpec:
+class ProcessSpec(Record):
     """One child to run.
 
     ``main`` children decide the outcome; auxiliary ones serve them and are
     stopped once every main child has exited 0. ``user_code`` says whose code
     the child runs, so that its failure is a UserError or a ToolkitError.
+    ``failure_file`` is a plain-text reason the child leaves (a host's
+    output/failure).
     """
 
-    name: str
-    argv: list
-    env: dict | None = None
-    cwd: str | None = None
-    main: bool = True
-    label: str | None = None
-    user_code: bool = True
-    failure_file: str | None = None  # a plain-text reason the child leaves (a host's output/failure)
+    _fields = ("name", "argv", "env", "cwd", "main", "label", "user_code", "failure_file")
+
+    def __init__(self, name: str, argv: list, env: dict | None = None, cwd: str | None = None, main: bool = True,
+                 label: str | None = None, user_code: bool = True, failure_file: str | None = None):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.cwd = cwd
+        self.main = main
+        self.label = label
+        self.user_code = user_code
+        self.failure_file = failure_file
 
 
-@dataclass
-class ProcessFailure:
-    name: str
-    pid: int
-    exitcode: int | None
-    signum: int | None
-    record: dict | None
-    stderr_tail: list
-    user_code: bool = True
-    failure_text: str | None = None
+class ProcessFailure(Record):
+    _fields = ("name", "pid", "exitcode", "signum", "record", "stderr_tail", "user_code", "failure_text")
+
+    def __init__(self, name: str, pid: int, exitcode: int | None, signum: int | None, record: dict | None,
+                 stderr_tail: list, user_code: bool = True, failure_text: str | None = None):
+        self.name = name
+        self.pid = pid
+        self.exitcode = exitcode
+        self.signum = signum
+        self.record = record
+        self.stderr_tail = stderr_tail
+        self.user_code = user_code
+        self.failure_text = failure_text
 
     @property
     def exit_code(self) -> int:
@@ -134,7 +139,7 @@ class ProcessFailure:
         parts = self._failure_text_parts()
         if parts:  # the child wrote a finished reason: keep it, say where it came from
             return f"{self.kind}: {self.headline()}" + (f"\n\n{parts[2]}" if parts[2] else "") + "\n"
-        head = f"{self.kind}: {self.headline()}"
+        head = f"{self.kind}: {self.headline()}".rstrip(".")  # a finished sentence gets one period
         if self.kind == "UserError":
             head += ". Fix the training code" + ("; its last stderr lines follow." if self.stderr_tail else ".")
         elif self.kind == "ToolkitError":
@@ -170,29 +175,41 @@ def exception_from_stderr(lines) -> str | None:
     return _one_line(found) if found else None
 
 
-@dataclass
-class Outcome:
-    """How a supervised run ended."""
+class Outcome(Record):
+    """How a supervised run ended. ``stopped_by``: the signal the supervisor itself received."""
 
-    exit_codes: dict = field(default_factory=dict)
-    failure: ProcessFailure | None = None
-    stopped_by: int | None = None  # the signal the supervisor itself received
-    timed_out: bool = False
+    _fields = ("exit_codes", "failure", "stopped_by", "timed_out")
+
+    def __init__(self, exit_codes: dict | None = None, failure: ProcessFailure | None = None,
+                 stopped_by: int | None = None, timed_out: bool = False):
+        self.exit_codes = {} if exit_codes is None else exit_codes
+        self.failure = failure
+        self.stopped_by = stopped_by
+        self.timed_out = timed_out
 
     @property
     def ok(self) -> bool:
         return self.failure is None and self.stopped_by is None and not self.timed_out
 
 
-def _set_parent_death_signal():  # runs in the child between fork and exec
+def _parent_death_signal():
+    """A preexec function that makes the kernel SIGKILL the child when the
+    supervisor dies (PR_SET_PDEATHSIG), so a killed supervisor leaves no
+    training process behind. The libc function is looked up here, in the
+    parent: between fork and exec the child only calls it."""
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort, not on every libc
-        pass
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec():
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    return preexec
 
 
 class _Child:
-    def __init__(self, spec: ProcessSpec, error_file: str, redactor: Redactor, out, err):
+    def __init__(self, spec: ProcessSpec, error_file: str, redactor: Redactor, out, err, preexec=None):
         self.spec = spec
         self.error_file = error_file
         env = dict(os.environ if spec.env is None else spec.env)
@@ -206,7 +223,7 @@ class _Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_set_parent_death_signal,
+            preexec_fn=preexec,
         )
         self.pid = self.popen.pid
         self.tail: collections.deque = collections.deque(maxlen=STDERR_TAIL_LINES)
@@ -229,8 +246,11 @@ class _Child:
         """Reap the child, end what it left behind in its group, drain its output."""
         self.returncode = self.popen.wait()
         self.signal_group(signal.SIGKILL)
+        # A daemonised grandchild may hold the pipes open forever: wait for the
+        # rest of the output at most 2 s in all, not 2 s per pipe.
+        deadline = time.monotonic() + 2
         for thread in self.threads:
-            thread.join(timeout=2)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         return self.returncode
 
     def failure(self) -> ProcessFailure:
@@ -270,6 +290,30 @@ def _pump(pipe, sink, prefix, redactor, tail):
         pipe.close()
 
 
+def _make_error_dir() -> str:
+    """A private directory for the children's error records: ``tempfile.mkdtemp``
+    without importing tempfile (and random, hashlib ...) on every start."""
+    path = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"sagemaker-errors-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.mkdir(path, 0o700)
+        return path
+    except OSError:
+        import tempfile  # noqa: PLC0415
+
+        return tempfile.mkdtemp(prefix="sagemaker-errors-")
+
+
+def _remove_error_dir(path: str) -> None:
+    try:
+        for name in os.listdir(path):
+            os.remove(os.path.join(path, name))
+        os.rmdir(path)
+    except OSError:
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def grace_seconds(environ=None, default: float = 110.0) -> float:
     environ = os.environ if environ is None else environ
     try:
@@ -292,7 +336,7 @@ class Supervisor:
         self.err = err or sys.stderr
         self.children: list[_Child] = []
         self.outcome = Outcome()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # stop() runs from the signal handler too, maybe inside stop()
         self._kill_timer: threading.Timer | None = None
         self._stopping = False
 
@@ -304,9 +348,10 @@ class Supervisor:
         """SIGTERM (or ``signum``) to every live child, SIGKILL after ``grace``."""
         with self._lock:
             self._stopping = True
-            for child in self._live():
+            live = self._live()
+            for child in live:
                 child.signal_group(signum)
-            if self._kill_timer is None:
+            if live and self._kill_timer is None:  # nothing left to kill: no timer thread
                 self._kill_timer = threading.Timer(grace, self.kill_all)
                 self._kill_timer.daemon = True
                 self._kill_timer.start()
@@ -334,15 +379,16 @@ class Supervisor:
         if in_main_thread:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous[signum] = signal.signal(signum, self._on_signal)
-        error_dir = tempfile.mkdtemp(prefix="sagemaker-errors-")
+        error_dir = _make_error_dir()
         deadline_timer = None
         try:
             redactor = Redactor()
+            preexec = _parent_death_signal()
             for index, spec in enumerate(self.specs):
                 if self._stopping:
                     break
                 error_file = os.path.join(error_dir, f"{index}.json")
-                self.children.append(_Child(spec, error_file, redactor, self.out, self.err))
+                self.children.append(_Child(spec, error_file, redactor, self.out, self.err, preexec))
             if self.deadline is not None:
                 deadline_timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._on_deadline)
                 deadline_timer.daemon = True
@@ -358,7 +404,7 @@ class Supervisor:
                 self._kill_timer.cancel()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-            shutil.rmtree(error_dir, ignore_errors=True)
+            _remove_error_dir(error_dir)
         return self.outcome
 
     def _wait(self):

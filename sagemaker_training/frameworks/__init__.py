@@ -13,16 +13,15 @@ entry point as a plain script.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
+from .._record import Record
 from ..errors import ClientError
 
 FRAMEWORKS = ("tensorflow", "mxnet")
 
 
-@dataclass
-class Plan:
+class Plan(Record):
     """The children of one host, and what to do once the main ones succeed.
 
     ``on_mains_done`` runs after every main child exited 0 and before the
@@ -30,9 +29,13 @@ class Plan:
     its peers); it must return within a bounded time.
     """
 
-    specs: list = field(default_factory=list)
-    on_mains_done: Callable[[], None] | None = None
-    description: str = ""
+    _fields = ("specs", "on_mains_done", "description")
+
+    def __init__(self, specs: list | None = None, on_mains_done: Callable[[], None] | None = None,
+                 description: str = ""):
+        self.specs = [] if specs is None else specs
+        self.on_mains_done = on_mains_done
+        self.description = description
 
 
 def load(name: str | None):

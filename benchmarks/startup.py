@@ -1,0 +1,222 @@
+"""Startup cost of ``train``: what the supervisor adds to a trivial script-mode job.
+
+    python benchmarks/startup.py [--rounds 15] [--compare-toolkit] [--check]
+
+Measures, in one run and interleaved round by round:
+
+* the median wall time of ``train`` on a script-mode job whose code is given
+  as a local directory (``sagemaker_submit_directory``), the user script being
+  trivial;
+* the median wall time of the same script run directly with ``python``;
+* their difference: the supervisor's overhead (goal: <= 60 ms);
+* the supervisor's own peak RSS (goal: <= 30 MiB): the ``VmHWM`` of the
+  ``train`` process alone, read from /proc while it runs (VmHWM is the
+  process's high-water mark, so the last reading before it exits is its
+  peak; the user process is a separate process and is not counted).
+
+``--compare-toolkit`` installs PyPI's ``sagemaker-training`` into a throwaway
+virtual environment and measures its ``train`` on the same job, for reference.
+``--check`` exits 1 when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+GOAL_OVERHEAD_MS = 60.0
+GOAL_RSS_MIB = 30.0
+
+USER_SCRIPT = """\
+import sys
+print("epoch 1: loss 0.25")
+sys.exit(0)
+"""
+
+
+def write_job(root: str, source_dir: str, code_in_place: bool, host: str = "algo-1") -> str:
+    """A base dir for a one-host script-mode job; returns it."""
+    base = os.path.join(root, "opt-ml")
+    config = os.path.join(base, "input", "config")
+    os.makedirs(config)
+    os.makedirs(os.path.join(base, "input", "data", "training"))
+    os.makedirs(os.path.join(base, "model"))  # the platform creates these two
+    os.makedirs(os.path.join(base, "output"))
+    hyperparameters = {
+        "sagemaker_program": json.dumps("train.py"),
+        "sagemaker_container_log_level": "20",
+        "sagemaker_job_name": json.dumps("startup-benchmark"),
+        "sagemaker_region": json.dumps("us-west-2"),
+        "epochs": "1",
+        "learning_rate": "0.1",
+    }
+    if code_in_place:
+        shutil.copytree(source_dir, os.path.join(base, "code"))
+    else:
+        hyperparameters["sagemaker_submit_directory"] = json.dumps(source_dir)
+    files = {
+        "hyperparameters.json": hyperparameters,
+        "resourceconfig.json": {"current_host": host, "hosts": [host], "network_interface_name": "eth0"},
+        "inputdataconfig.json": {"training": {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
+                                              "RecordWrapperType": "None"}},
+    }
+    for name, content in files.items():
+        with open(os.path.join(config, name), "w", encoding="utf-8") as f:
+            json.dump(content, f)
+    return base
+
+
+def clean_env(base_dir: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_", "PYTHON"))}
+    env["SAGEMAKER_BASE_DIR"] = base_dir
+    return env
+
+
+def timed(argv, env, cwd=None) -> float:
+    """Wall seconds of one run; fails loudly if the run fails."""
+    started = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, timeout=120)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed with {proc.returncode}:\n{proc.stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def _vm_hwm_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def peak_rss_mib(argv, env) -> float:
+    """The process's own peak RSS (MiB), polled from /proc until it exits."""
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    peak = 0
+    deadline = time.monotonic() + 120
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"{' '.join(argv)} did not finish within 120 s")
+        value = _vm_hwm_kib(proc.pid)
+        if value:  # a zombie has no VmHWM line any more: keep the last reading
+            peak = max(peak, value)
+        time.sleep(0.001)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed with {proc.returncode}")
+    return peak / 1024
+
+
+def measure(name: str, train_argv, base_dir: str, direct_argv, direct_cwd: str, rounds: int, rss_rounds: int,
+            success_file: str) -> dict:
+    env = clean_env(base_dir)
+    direct_env = clean_env(base_dir)
+    for _ in range(2):  # warm the page cache and the interpreter's bytecode caches
+        timed(direct_argv, direct_env, direct_cwd)
+        timed(train_argv, env)
+    direct, train = [], []
+    for i in range(rounds):
+        pair = [(direct, direct_argv, direct_env, direct_cwd), (train, train_argv, env, None)]
+        for samples, argv, run_env, cwd in (pair if i % 2 == 0 else pair[::-1]):
+            samples.append(timed(argv, run_env, cwd))
+    if not os.path.exists(success_file):
+        raise SystemExit(f"{name}: the job did not write {success_file}")
+    rss = max(peak_rss_mib(train_argv, env) for _ in range(rss_rounds))
+    return {
+        "name": name,
+        "train_ms": statistics.median(train) * 1000,
+        "direct_ms": statistics.median(direct) * 1000,
+        "overhead_ms": (statistics.median(train) - statistics.median(direct)) * 1000,
+        "train_min_ms": min(train) * 1000,
+        "rss_mib": rss,
+    }
+
+
+def toolkit_venv(root: str, version: str, reuse: str | None) -> str:
+    """A virtual environment with PyPI's sagemaker-training; returns its bin dir."""
+    if reuse:
+        return os.path.join(reuse, "bin")
+    venv = os.path.join(root, "toolkit-venv")
+    print(f"installing sagemaker-training=={version} into a throwaway venv (a minute or two) ...", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    subprocess.run([os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    f"sagemaker-training=={version}"], check=True)
+    return os.path.join(venv, "bin")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15, help="timed runs of each command (default 15)")
+    parser.add_argument("--rss-rounds", type=int, default=5, help="runs polled for peak RSS (default 5)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter of the environment where sagemaker_training is installed")
+    parser.add_argument("--code-in-place", action="store_true",
+                        help="put the code in <base>/code instead of giving a submit directory")
+    parser.add_argument("--compare-toolkit", action="store_true",
+                        help="also measure PyPI's sagemaker-training, installed into a throwaway venv")
+    parser.add_argument("--toolkit-version", default="5.1.4")
+    parser.add_argument("--toolkit-venv", help="reuse a venv that already has sagemaker-training")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args(argv)
+
+    bin_dir = os.path.dirname(args.python)
+    ours = [os.path.join(bin_dir, "train")]
+    if not os.path.exists(ours[0]):
+        ours = [args.python, "-m", "sagemaker_training.job"]
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="startup-bench-") as root:
+        source = os.path.join(root, "source")
+        os.makedirs(source)
+        with open(os.path.join(source, "train.py"), "w", encoding="utf-8") as f:
+            f.write(USER_SCRIPT)
+        direct = [args.python, os.path.join(source, "train.py"), "--epochs", "1", "--learning_rate", "0.1"]
+
+        base = write_job(os.path.join(root, "ours"), source, args.code_in_place)
+        results.append(measure("sagemaker_training (this repo)", ours, base, direct, source, args.rounds,
+                               args.rss_rounds, os.path.join(base, "output", "success")))
+
+        if args.compare_toolkit:
+            tk_bin = toolkit_venv(root, args.toolkit_version, args.toolkit_venv)
+            # The toolkit needs sagemaker_submit_directory (it copies a local directory once and
+            # skips a code dir that is not empty), and it waits up to 15 minutes for every host,
+            # even the only one, to resolve: "localhost" does here, "algo-1" does not.
+            tk_base = write_job(os.path.join(root, "toolkit"), source, code_in_place=False, host="localhost")
+            tk_direct = [os.path.join(tk_bin, "python"), *direct[1:]]
+            results.append(measure(f"sagemaker-training {args.toolkit_version} (PyPI)", [os.path.join(tk_bin, "train")],
+                                   tk_base, tk_direct, source, args.rounds, args.rss_rounds,
+                                   os.path.join(tk_base, "output", "success")))
+
+    print(f"\nscript-mode startup, {args.rounds} interleaved rounds, medians "
+          f"(code {'in place' if args.code_in_place else 'as a local submit directory'})\n")
+    header = f"{'':34} {'train':>9} {'python':>9} {'overhead':>9} {'peak RSS':>10}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(f"{r['name']:34} {r['train_ms']:7.1f}ms {r['direct_ms']:7.1f}ms {r['overhead_ms']:7.1f}ms "
+              f"{r['rss_mib']:6.1f} MiB")
+    ours_result = results[0]
+    ok = ours_result["overhead_ms"] <= GOAL_OVERHEAD_MS and ours_result["rss_mib"] <= GOAL_RSS_MIB
+    print(f"\ngoals: overhead <= {GOAL_OVERHEAD_MS:g} ms, supervisor peak RSS <= {GOAL_RSS_MIB:g} MiB: "
+          f"{'met' if ok else 'MISSED'}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0 if ok or not args.check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""MXNet runner: which children one host starts (the supervisor never imports MXNet).
+
+* Legacy mode, when the entry point defines ``train`` at top level (read
+  from its syntax tree, not imported): the child
+  :mod:`~sagemaker_training.frameworks.mxnet.trainer` imports the module,
+  calls ``train(...)`` and saves the model it returns.
+* Script mode otherwise: the entry point runs as its own process.
+
+On more than one host MXNet's own ps-lite kvstore connects them: the first
+host (sorted) runs the scheduler, every host runs a server
+(:mod:`~sagemaker_training.frameworks.mxnet.kvstore`, auxiliary children),
+and the user's code is the worker, with the ``DMLC_*`` variables of
+:func:`sagemaker_training.distributed.mxnet_env`, so ``kvstore='dist_sync'``
+works unchanged. The workers' kvstore shutdown barrier ends every node of
+the job together, so once the worker has exited 0 the host gives its
+scheduler and server a bounded time (``SAGEMAKER_MXNET_NODE_EXIT_SECONDS``,
+default 5) to finish their own shutdown (the scheduler may still be
+answering the other hosts) before the supervisor stops them. When a node
+dies first, the host fails naming the role and the host.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import time
+
+from ... import distributed, entry_point
+from ...processes import ProcessSpec
+from .. import Plan
+from ..script import script_spec
+
+TRAINER_MODULE = "sagemaker_training.frameworks.mxnet.trainer"
+KVSTORE_MODULE = "sagemaker_training.frameworks.mxnet.kvstore"
+NODE_EXIT_ENV = "SAGEMAKER_MXNET_NODE_EXIT_SECONDS"
+DEFAULT_NODE_EXIT_SECONDS = 5.0
+
+
+def is_legacy(env) -> bool:
+    """True when the entry point is a Python file that defines ``train`` at top level."""
+    program = env.user_entry_point or ""
+    path = os.path.join(env.code_dir, program)
+    return program.endswith(".py") and os.path.isfile(path) and bool(entry_point.defines_top_level(path, ["train"]))
+
+
+def kvstore_specs(job) -> list:
+    """The scheduler (first host only) and the server of this host."""
+    env = job.env
+    roles = ["scheduler", "server"] if env.current_host == env.hosts[0] else ["server"]
+    return [
+        ProcessSpec(
+            name=f"mxnet {role} on {env.current_host}",
+            argv=[sys.executable, "-m", KVSTORE_MODULE],
+            env=entry_point.child_environ(  # the user's code dir too: servers unpickle the optimizer
+                env, distributed.mxnet_env(env.hosts, env.current_host, job.addresses, role)
+            ),
+            cwd=env.code_dir,
+            main=False,
+            label=f"mxnet-{role}",
+            user_code=False,
+        )
+        for role in roles
+    ]
+
+
+def wait_for_kvstore_nodes(timeout: float, poll: float = 0.05) -> None:
+    """Until this process's kvstore children have ended by themselves, or ``timeout``.
+
+    Runs in the supervisor (Plan.on_mains_done); an ended child stays a zombie
+    until the supervisor reaps it, so it is only looked at, never waited for.
+    """
+    import psutil  # noqa: PLC0415
+
+    def running(process) -> bool:
+        try:
+            return process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    nodes = []
+    for child in psutil.Process().children():
+        try:
+            if KVSTORE_MODULE in child.cmdline():
+                nodes.append(child)
+        except psutil.NoSuchProcess:  # ended already (a zombie has no command line)
+            pass
+    deadline = time.monotonic() + timeout
+    while any(running(node) for node in nodes) and time.monotonic() < deadline:
+        time.sleep(poll)
+    if any(running(node) for node in nodes):
+        logging.getLogger("sagemaker_training").info(
+            "the MXNet kvstore nodes of this host still run %gs after its worker ended (did the code use a dist "
+            "kvstore?); stopping them", timeout)
+
+
+def node_exit_seconds(environ=None) -> float:
+    environ = os.environ if environ is None else environ
+    try:
+        return max(0.0, float(environ.get(NODE_EXIT_ENV, DEFAULT_NODE_EXIT_SECONDS)))
+    except ValueError:
+        return DEFAULT_NODE_EXIT_SECONDS
+
+
+def trainer_spec(job, extra_env: dict | None) -> ProcessSpec:
+    env = job.env
+    return ProcessSpec(
+        name=env.user_entry_point,
+        argv=[sys.executable, "-m", TRAINER_MODULE],
+        env=entry_point.child_environ(env, extra_env),
+        cwd=env.code_dir,
+        main=True,
+        user_code=True,
+    )
+
+
+def plan(job) -> Plan:
+    env = job.env
+    specs, worker_env, on_mains_done = [], None, None
+    if env.is_distributed:
+        specs = kvstore_specs(job)
+        worker_env = distributed.mxnet_env(env.hosts, env.current_host, job.addresses, "worker")
+        on_mains_done = functools.partial(wait_for_kvstore_nodes, node_exit_seconds())
+    legacy = is_legacy(env)
+    main = trainer_spec(job, worker_env) if legacy else script_spec(job, worker_env)
+    mode = "legacy train()" if legacy else "script mode"
+    where = f", kvstore worker of {len(env.hosts)} hosts" if env.is_distributed else ""
+    return Plan(specs=[*specs, main], on_mains_done=on_mains_done,
+                description=f"MXNet {mode}: {env.user_entry_point}{where}")

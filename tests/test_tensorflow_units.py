@@ -1,0 +1,521 @@
+"""The TensorFlow runner's logic without TensorFlow: the plan, the user
+module's interface, argument aliases, settings, checkpoint locations and the
+S3 mirror, and the peer watcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import types
+
+import pytest
+
+from helpers import sdk_encode, write_base_dir
+from sagemaker_training.environment import Environment
+from sagemaker_training.errors import ClientError, UserError
+from sagemaker_training.frameworks import tensorflow as tf_runner
+from sagemaker_training.frameworks.tensorflow import checkpoints, estimator, peers, user_module
+from sagemaker_training.job import Job
+
+LEGACY = """
+    import tensorflow as tf
+    def estimator_fn(run_config, hyperparameters):
+        return None
+    def train_input_fn(training_dir, hyperparameters):
+        pass
+    def eval_input_fn(training_dir, hyperparameters):
+        pass
+"""
+SCRIPT = """
+    import os
+    print("hello")
+"""
+
+
+def make_job(tmp_path, code, hps=None, hosts=("algo-1",), current_host=None, addresses=None, program="train.py"):
+    base = write_base_dir(tmp_path / (current_host or "base"), sdk_encode(hps or {}), program=program,
+                          code={program: code}, hosts=hosts, current_host=current_host)
+    env = Environment(base, {})
+    return Job(env=env, addresses=addresses or {h: "127.0.0.1" for h in hosts} if len(hosts) > 1 else {})
+
+
+@pytest.fixture
+def ports(monkeypatch):
+    monkeypatch.setenv("SAGEMAKER_TF_PORT", "7000")
+    monkeypatch.setenv("SAGEMAKER_TF_PS_PORT", "7001")
+    monkeypatch.setenv("SAGEMAKER_PORT_STRIDE", "10")
+
+
+# --------------------------------------------------------------------------
+# plan()
+
+
+def test_legacy_single_host_runs_the_estimator_child(tmp_path):
+    plan = tf_runner.plan(make_job(tmp_path, LEGACY))
+    [spec] = plan.specs
+    assert spec.argv[1:] == ["-m", "sagemaker_training.frameworks.tensorflow.estimator"]
+    assert spec.main and spec.user_code
+    assert spec.env.get("TF_CONFIG") == os.environ.get("TF_CONFIG")  # one host: no cluster
+    assert "legacy TensorFlow" in plan.description
+
+
+@pytest.mark.parametrize("code", [
+    "from model import model_fn\nfrom inputs import train_input_fn, eval_input_fn\n",
+    "def keras_model_fn(hyperparameters):\n    pass\n",
+    "model_fn = lambda f, l, m, p: None\n",
+])
+def test_legacy_detection_reads_the_syntax_tree(tmp_path, code):
+    job = make_job(tmp_path, code)
+    assert user_module.is_legacy(job.env)
+
+
+def test_script_mode_is_not_imported(tmp_path):
+    # A script that would fail if imported or run: the decision never executes it.
+    job = make_job(tmp_path, "raise SystemExit('ran!')\ndef main():\n    pass\n")
+    plan = tf_runner.plan(job)
+    [spec] = plan.specs
+    assert spec.argv[1] == os.path.join(job.env.code_dir, "train.py")
+    assert "script mode" in plan.description
+
+
+def test_legacy_two_hosts_parameter_servers(tmp_path, ports):
+    hosts = ("algo-1", "algo-2")
+    plans = {h: tf_runner.plan(make_job(tmp_path, LEGACY, hosts=hosts, current_host=h)) for h in hosts}
+    for host, plan in plans.items():
+        ps, trainer, watcher = plan.specs
+        assert (ps.main, trainer.main, watcher.main) == (False, True, False)
+        assert not ps.user_code and not watcher.user_code
+        ps_config, trainer_config = json.loads(ps.env["TF_CONFIG"]), json.loads(trainer.env["TF_CONFIG"])
+        assert ps_config["cluster"] == trainer_config["cluster"] == {
+            "master": ["127.0.0.1:7000"], "ps": ["127.0.0.1:7001", "127.0.0.1:7011"], "worker": ["127.0.0.1:7010"]}
+        assert ps_config["task"] == {"type": "ps", "index": hosts.index(host)}
+        assert trainer_config["environment"] == "cloud"
+        assert callable(plan.on_mains_done)
+        assert host in trainer.name and host in ps.name
+    assert json.loads(plans["algo-1"].specs[1].env["TF_CONFIG"])["task"] == {"type": "master", "index": 0}
+    assert json.loads(plans["algo-2"].specs[1].env["TF_CONFIG"])["task"] == {"type": "worker", "index": 0}
+    # The watcher of algo-1 follows algo-2's parameter server, and the reverse.
+    watched = json.loads(plans["algo-1"].specs[2].argv[-1])
+    assert [(t["task"], t["host"], t["port"], t["watch"]) for t in watched["targets"]] == [
+        ("ps 1", "algo-2", 7011, True)]
+    watched = json.loads(plans["algo-2"].specs[2].argv[-1])
+    assert [(t["task"], t["port"], t["watch"]) for t in watched["targets"]] == [("master", 7000, False),
+                                                                              ("ps 0", 7001, True)]
+
+
+def test_script_mode_parameter_servers_and_mwms(tmp_path, ports):
+    hosts = ("algo-1", "algo-2")
+    ps_job = make_job(tmp_path, SCRIPT, {"sagemaker_parameter_server_enabled": True, "epochs": 2}, hosts=hosts,
+                      current_host="algo-2")
+    ps, script, _ = tf_runner.plan(ps_job).specs
+    assert script.argv[-2:] == ["--epochs", "2"] and script.main and script.user_code
+    assert json.loads(script.env["TF_CONFIG"])["task"] == {"type": "worker", "index": 0}
+    mwms_job = make_job(tmp_path / "m", SCRIPT, {"sagemaker_multi_worker_mirrored_strategy_enabled": True},
+                        hosts=hosts, current_host="algo-2")
+    [spec] = tf_runner.plan(mwms_job).specs
+    assert json.loads(spec.env["TF_CONFIG"]) == {
+        "cluster": {"worker": ["127.0.0.1:7000", "127.0.0.1:7010"]}, "environment": "cloud",
+        "task": {"type": "worker", "index": 1}}
+    # One host with parameter servers enabled: the script alone, as the SageMaker TF toolkit does.
+    [plain] = tf_runner.plan(make_job(tmp_path / "one", SCRIPT, {"sagemaker_parameter_server_enabled": True})).specs
+    assert "TF_CONFIG" not in plain.env or plain.env["TF_CONFIG"] == os.environ.get("TF_CONFIG")
+
+
+def test_script_mode_tuning_job_model_dir(tmp_path):
+    hps = {"model_dir": "s3://bucket/prefix/model", "_tuning_objective_metric": "loss",
+           "sagemaker_job_name": "tune-001"}
+    base = write_base_dir(tmp_path, {**sdk_encode(hps), "_tuning_objective_metric": "loss"}, program="train.py",
+                          code={"train.py": SCRIPT})
+    [spec] = tf_runner.plan(Job(env=Environment(base, {}), addresses={})).specs
+    assert spec.argv[spec.argv.index("--model_dir") + 1] == "s3://bucket/prefix/model/tune-001/model"
+    assert tf_runner.tuning_model_dir({"model_dir": "/opt/ml/model", "_tuning_objective_metric": "x"}, "j") is None
+    assert tf_runner.tuning_model_dir({"model_dir": "s3://b/p"}, "j") is None
+
+
+def test_mpi_is_refused_with_a_clear_message(tmp_path):
+    job = make_job(tmp_path, SCRIPT, {"sagemaker_mpi_enabled": True})
+    with pytest.raises(ClientError, match="sagemaker_mpi_enabled"):
+        tf_runner.plan(job)
+
+
+def test_the_supervisor_never_imports_tensorflow(tmp_path):
+    hosts = ("algo-1", "algo-2")
+    job_dir = write_base_dir(tmp_path, sdk_encode({}), program="train.py", code={"train.py": LEGACY}, hosts=hosts)
+    code = f"""
+import sys
+from sagemaker_training.environment import Environment
+from sagemaker_training.frameworks import load
+from sagemaker_training.job import Job
+addresses = {{"algo-1": "127.0.0.1", "algo-2": "127.0.0.1"}}
+plan = load("tensorflow").plan(Job(env=Environment({job_dir!r}, {{}}), addresses=addresses))
+assert len(plan.specs) == 3
+bad = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "numpy", "boto3"))
+print(bad)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------
+# The user module
+
+
+def test_check_names_what_is_missing():
+    module = types.SimpleNamespace(model_fn=lambda *a: None, train_input_fn=lambda: None)
+    with pytest.raises(UserError, match=r"missing eval_input_fn: iris.py defines model_fn, so it must also "
+                                        r"define eval_input_fn\("):
+        user_module.check(module, "iris.py")
+    with pytest.raises(UserError, match="no estimator_fn, keras_model_fn or model_fn in iris.py"):
+        user_module.check(types.SimpleNamespace(), "iris.py")
+    both = types.SimpleNamespace(keras_model_fn=lambda h: None, train_input_fn=len, eval_input_fn=len)
+    assert user_module.check(both, "x.py") == "keras_model_fn"
+
+
+def test_input_function_arguments_by_name(tmp_path):
+    training = tmp_path / "training"
+    training.mkdir()
+    channels = {"training": str(training), "eval": str(tmp_path / "eval")}
+    hps = {"a": 1}
+    arguments = user_module.InputArguments(channels, hps)
+
+    def call(fn):
+        args, kwargs = arguments.for_function(fn, "train_input_fn")
+        return fn(*args, **kwargs)
+
+    assert call(lambda training_dir, hyperparameters: (training_dir, hyperparameters)) == (str(training), hps)
+    assert call(lambda dir, params: (dir, params)) == (str(training), hps)
+    assert call(lambda channels, input_channels: (channels, input_channels)) == (channels, channels)
+    assert call(lambda params, other, kept=3: (params, other, kept)) == (hps, None, 3)
+    assert call(lambda **kw: sorted(kw)) == ["hyperparameters", "input_channels", "training_dir"]
+
+    def positional_only(training_dir, params, /):
+        return training_dir, params
+
+    assert call(positional_only) == (str(training), hps)
+    assert arguments.bind(lambda params: params["a"], "eval_input_fn")() == 1
+
+
+def test_user_errors_are_tagged_with_the_function():
+    arguments = user_module.InputArguments({}, {})
+
+    def broken(hyperparameters):
+        return hyperparameters["training"]
+
+    with pytest.raises(KeyError) as info:
+        arguments.bind(broken, "train_input_fn")()
+    assert info.value.sagemaker_user_function == "train_input_fn"
+
+
+def test_missing_training_channel_says_which_channels_exist(tmp_path):
+    (tmp_path / "train").mkdir()
+    arguments = user_module.InputArguments({"train": str(tmp_path / "train"), "test": str(tmp_path / "test")}, {})
+    with pytest.raises(ClientError) as info:
+        arguments.bind(lambda training_dir, hyperparameters: None, "train_input_fn")
+    message = info.value.message
+    assert "train_input_fn asks for training_dir but the job has no 'training' channel" in message
+    assert f"train ({tmp_path / 'train'})" in message and "test (" not in message
+    # A function that does not ask for it does not need it.
+    arguments.bind(lambda hyperparameters: None, "eval_input_fn")
+
+
+# --------------------------------------------------------------------------
+# Settings
+
+
+def test_run_config_and_spec_settings():
+    hps = {"save_checkpoints_steps": "50", "keep_checkpoint_max": 2, "keep_checkpoint_every_n_hours": 0.5,
+           "save_summary_steps": 10, "log_step_count_steps": 5, "unrelated": "x"}
+    assert estimator.run_config_kwargs(hps) == {"save_checkpoints_steps": 50, "keep_checkpoint_max": 2,
+                                                "keep_checkpoint_every_n_hours": 0.5, "save_summary_steps": 10,
+                                                "log_step_count_steps": 5}
+    assert estimator.spec_settings({}) == {"training_steps": 1000, "evaluation_steps": 100}
+    assert estimator.spec_settings({"training_steps": "20", "evaluation_steps": 3, "throttle_secs": 1,
+                                    "start_delay_secs": 0}) == {
+        "training_steps": 20, "evaluation_steps": 3, "throttle_secs": 1, "start_delay_secs": 0}
+    with pytest.raises(ClientError, match="training_steps must be an integer, got 'many'"):
+        estimator.spec_settings({"training_steps": "many"})
+    with pytest.raises(ClientError, match="not both"):
+        estimator.run_config_kwargs({"save_checkpoints_steps": 1, "save_checkpoints_secs": 1})
+
+
+def test_model_fn_is_called_positionally():
+    seen = []
+    wrapped = estimator.wrap_model_fn(lambda f, l, m, p: seen.append((f, l, m, p)))
+    wrapped(features="F", labels="L", mode="M", params="P", config="C")
+    wrapped3 = estimator.wrap_model_fn(lambda feats, labels, mode: seen.append((feats, labels, mode)))
+    wrapped3("F", "L", "M", "P", "C")
+
+    def with_config(a, b, c, d, config):
+        seen.append(config)
+
+    estimator.wrap_model_fn(with_config)("F", "L", "M", "P", "C")
+    assert seen == [("F", "L", "M", "P"), ("F", "L", "M"), "C"]
+
+
+def test_chief_from_tf_config():
+    assert estimator.is_chief({})
+    assert estimator.is_chief({"task": {"type": "master", "index": 0}})
+    assert not estimator.is_chief({"task": {"type": "worker", "index": 0}})
+
+
+# --------------------------------------------------------------------------
+# Checkpoints
+
+
+@pytest.mark.parametrize("hps, expected", [
+    ({}, "/opt/ml/model"),
+    ({"checkpoint_path": "/data/ckpt"}, "/data/ckpt"),
+    ({"checkpoint_path": "s3://b/ckpt"}, "s3://b/ckpt"),
+    ({"checkpoint_path": "s3://b/ckpt", "_tuning_objective_metric": "loss"}, "s3://b/ckpt/job-7/checkpoints"),
+    ({"checkpoint_path": "s3://b/ckpt/", "_tuning_objective_metric": "loss"}, "s3://b/ckpt/job-7/checkpoints"),
+    ({"checkpoint_path": "s3://b/x/job-7/checkpoints", "_tuning_objective_metric": "loss"},
+     "s3://b/x/job-7/checkpoints"),
+    ({"checkpoint_path": "/data/ckpt", "_tuning_objective_metric": "loss"}, "/data/ckpt/job-7/checkpoints"),
+    ({"_tuning_objective_metric": "loss"}, "/opt/ml/model"),
+])
+def test_checkpoint_path_rules(hps, expected):
+    assert checkpoints.checkpoint_path(hps, "job-7", "/opt/ml/model") == expected
+
+
+def test_tuning_rule_needs_a_job_name():
+    hps = {"checkpoint_path": "s3://b/ckpt", "_tuning_objective_metric": "loss"}
+    assert checkpoints.checkpoint_path(hps, None, "/opt/ml/model") == "s3://b/ckpt"
+
+
+class FakeS3:
+    """The few S3 client calls the mirror makes, in memory."""
+
+    def __init__(self):
+        self.objects = {}
+        self.calls = []
+
+    def get_paginator(self, name):
+        store = self
+
+        class Paginator:
+            def paginate(self, Bucket, Prefix):
+                keys = sorted(k for (b, k) in store.objects if b == Bucket and k.startswith(Prefix))
+                yield {"Contents": [{"Key": k} for k in keys]}
+
+        return Paginator()
+
+    def download_file(self, bucket, key, target):
+        with open(target, "wb") as f:
+            f.write(self.objects[(bucket, key)])
+
+    def upload_file(self, path, bucket, key):
+        with open(path, "rb") as f:
+            self.objects[(bucket, key)] = f.read()
+        self.calls.append(("upload", key))
+
+    def put_object(self, Bucket, Key, Body):
+        self.objects[(Bucket, Key)] = Body
+        self.calls.append(("put", Key))
+
+    def delete_objects(self, Bucket, Delete):
+        for item in Delete["Objects"]:
+            self.objects.pop((Bucket, item["Key"]), None)
+            self.calls.append(("delete", item["Key"]))
+
+
+def _write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def test_s3_mirror_uploads_index_last_skips_temp_files_and_mirrors_deletes(tmp_path):
+    local = str(tmp_path / "ckpt")
+    s3 = FakeS3()
+    mirror = checkpoints.S3Mirror("s3://bucket/run/ckpt", local, client=s3, interval=0.05)
+    assert mirror.restore() == 0
+    _write(f"{local}/model.ckpt-10.index", "i10")
+    _write(f"{local}/model.ckpt-10.data-00000-of-00001", "d10")
+    _write(f"{local}/checkpoint", 'model_checkpoint_path: "model.ckpt-10"')
+    _write(f"{local}/model.ckpt-20_temp/part-00000", "partial")
+    _write(f"{local}/checkpoint.tmp8a7.tempstate123", "partial")
+    _write(f"{local}/eval/events.out.tfevents.1", "e")
+    assert mirror.sync() == 4
+    assert s3.calls[-1] == ("put", "run/ckpt/checkpoint")
+    assert sorted(k for _, k in s3.objects) == ["run/ckpt/checkpoint", "run/ckpt/eval/events.out.tfevents.1",
+                                                "run/ckpt/model.ckpt-10.data-00000-of-00001",
+                                                "run/ckpt/model.ckpt-10.index"]
+    assert mirror.sync() == 0  # nothing changed
+    os.remove(f"{local}/model.ckpt-10.index")
+    assert mirror.sync() == 1 and ("delete", "run/ckpt/model.ckpt-10.index") in s3.calls
+    # The background thread picks up new files; stop() syncs a last time.
+    mirror.start()
+    _write(f"{local}/model.ckpt-30.index", "i30")
+    deadline = time.monotonic() + 5
+    while ("bucket", "run/ckpt/model.ckpt-30.index") not in s3.objects and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ("bucket", "run/ckpt/model.ckpt-30.index") in s3.objects
+    _write(f"{local}/model.ckpt-40.index", "i40")
+    mirror.stop()
+    assert s3.objects[("bucket", "run/ckpt/model.ckpt-40.index")] == b"i40"
+
+    restored = str(tmp_path / "again")
+    again = checkpoints.S3Mirror("s3://bucket/run/ckpt", restored, client=s3)
+    assert again.restore() == 5
+    assert open(f"{restored}/checkpoint").read() == 'model_checkpoint_path: "model.ckpt-10"'
+    assert again.sync() == 0  # what was restored is not uploaded back
+
+
+def test_s3_uri_must_name_a_bucket():
+    with pytest.raises(ClientError, match="s3://bucket/prefix"):
+        checkpoints.parse_s3_uri("s3:///nobucket")
+    assert checkpoints.parse_s3_uri("s3://b") == ("b", "")
+
+
+# --------------------------------------------------------------------------
+# Peers
+
+
+def test_endpoints_of_a_parameter_server_cluster():
+    config = {"cluster": {"master": ["10.0.0.1:2222"], "ps": ["10.0.0.1:2223", "10.0.0.2:2223", "10.0.0.3:2223"],
+                          "worker": ["10.0.0.2:2222", "10.0.0.3:2222"]}}
+    found = {(e.task, e.host, e.where, e.watch) for e in peers.endpoints(config, ["algo-3", "algo-1", "algo-2"])}
+    assert found == {("master", "algo-1", "10.0.0.1:2222", False), ("worker 0", "algo-2", "10.0.0.2:2222", False),
+                     ("worker 1", "algo-3", "10.0.0.3:2222", False), ("ps 0", "algo-1", "10.0.0.1:2223", True),
+                     ("ps 1", "algo-2", "10.0.0.2:2223", True), ("ps 2", "algo-3", "10.0.0.3:2223", True)}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_watch_fails_on_a_lost_parameter_server_and_names_it(tmp_path):
+    clock, up = Clock(), {"ps": True, "master": True}
+    targets = [peers.Endpoint("master", "algo-1", "127.0.0.1", 1, watch=False),
+               peers.Endpoint("ps 0", "algo-1", "127.0.0.1", 2)]
+    state = peers.Watch(targets, "the worker 0 on algo-2", str(tmp_path / "done"), 600, 120, clock=clock,
+                        probe=lambda t: up["ps" if t.watch else "master"])
+    state.step(confirm=1)
+    up["ps"] = False
+    clock.now = 10
+    state.step(confirm=1)  # not confirmed yet
+    clock.now = 11
+    with pytest.raises(peers.PeerLost) as info:
+        state.step(confirm=1)
+    assert info.value.message == ("ps 0 on algo-1 (127.0.0.1:2) went away while the worker 0 on algo-2 was still "
+                                  "running: that host failed or was stopped")
+    assert info.value.reason().startswith("PlatformError: ps 0 on algo-1")
+
+
+def test_watch_mentions_the_master_that_ended_first(tmp_path):
+    clock, up = Clock(), {"ps": True, "master": True}
+    targets = [peers.Endpoint("master", "algo-1", "127.0.0.1", 1, watch=False),
+               peers.Endpoint("ps 0", "algo-1", "127.0.0.1", 2)]
+    state = peers.Watch(targets, "the worker 0 on algo-2", None, 600, 120, clock=clock,
+                        probe=lambda t: up["ps" if t.watch else "master"])
+    state.step(1)
+    up["master"] = False
+    clock.now = 5
+    state.step(1)
+    up["ps"] = False
+    clock.now = 130
+    state.step(1)
+    clock.now = 131
+    with pytest.raises(peers.PeerLost, match=r"the master on algo-1 had ended 126s before: every worker must finish "
+                                             r"within SAGEMAKER_TF_PEER_WAIT_SECONDS=120s"):
+        state.step(1)
+
+
+def test_watch_stands_down_once_the_trainer_is_done(tmp_path):
+    marker = tmp_path / "done"
+    clock, up = Clock(), {"ps": True}
+    state = peers.Watch([peers.Endpoint("ps 1", "algo-2", "127.0.0.1", 2)], "me", str(marker), 600, 120,
+                        clock=clock, probe=lambda t: up["ps"])
+    state.step(1)
+    up["ps"] = False
+    marker.write_text("")
+    clock.now = 100
+    state.step(1)  # no failure: this host's trainer already finished
+
+
+def test_watch_bounds_the_start_of_a_parameter_server():
+    clock = Clock()
+    state = peers.Watch([peers.Endpoint("ps 1", "algo-2", "127.0.0.1", 2)], "the master on algo-1", None, 30, 120,
+                        clock=clock, probe=lambda t: False)
+    clock.now = 29
+    state.step(1)
+    clock.now = 31
+    with pytest.raises(peers.PeerLost, match=r"ps 1 on algo-2 \(127.0.0.1:2\) did not start within 30s"):
+        state.step(1)
+
+
+def _listener():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    return server, peers.Endpoint("worker 0", "algo-2", "127.0.0.1", server.getsockname()[1], watch=False)
+
+
+def test_wait_closed_returns_when_the_port_closes_or_the_bound_passes():
+    server, endpoint = _listener()
+    assert peers.is_open(endpoint)
+    threading.Timer(0.3, server.close).start()
+    started = time.monotonic()
+    assert peers.wait_closed([endpoint], bound=10, poll=0.05) == []
+    assert 0.2 < time.monotonic() - started < 3
+    server, endpoint = _listener()
+    try:
+        started = time.monotonic()
+        assert peers.wait_closed([endpoint], bound=0.3, poll=0.05) == [endpoint]
+        assert time.monotonic() - started < 2
+    finally:
+        server.close()
+
+
+def test_watcher_child_reports_a_lost_peer(tmp_path):
+    server, endpoint = _listener()
+    endpoint.watch = True
+    endpoint.task = "ps 1"
+    error_file = tmp_path / "error.json"
+    env = {**os.environ, "SAGEMAKER_ERROR_FILE": str(error_file), "SAGEMAKER_TF_PEER_POLL_SECONDS": "0.05"}
+    proc = subprocess.Popen(peers.spec_argv([endpoint], "the master on algo-1", str(tmp_path / "done")), env=env,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    server.close()
+    assert proc.wait(timeout=10) == 1
+    record = json.loads(error_file.read_text())
+    assert record["kind"] == "PlatformError"
+    assert record["message"].startswith("ps 1 on algo-2")
+    assert "RuntimeWarning" not in proc.stderr.read()
+
+
+def test_a_worker_host_keeps_its_parameter_server_for_every_other_trainer(tmp_path, monkeypatch):
+    """3 hosts: algo-2's worker is done; algo-2 waits for the master, then for algo-3's worker."""
+    from sagemaker_training.cluster import free_port_block
+
+    base = free_port_block(6)
+    monkeypatch.setenv("SAGEMAKER_TF_PORT", str(base))  # master base, worker 0 base+1, worker 1 base+2
+    monkeypatch.setenv("SAGEMAKER_TF_PS_PORT", str(base + 3))
+    monkeypatch.setenv("SAGEMAKER_PORT_STRIDE", "1")
+    monkeypatch.setenv("SAGEMAKER_TF_PEER_POLL_SECONDS", "0.05")
+    listeners = {}
+    for name, port in (("master", base), ("worker 1", base + 2)):
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        listeners[name] = server
+    plan = tf_runner.plan(make_job(tmp_path, LEGACY, hosts=("algo-1", "algo-2", "algo-3"), current_host="algo-2"))
+    threading.Timer(0.3, listeners["master"].close).start()
+    threading.Timer(0.8, listeners["worker 1"].close).start()
+    started = time.monotonic()
+    plan.on_mains_done()
+    assert 0.75 < time.monotonic() - started < 3
+    marker = json.loads(plan.specs[2].argv[-1])["done_marker"]
+    assert os.path.exists(marker)  # the watcher (not running here) would remove it
+    os.remove(marker)
