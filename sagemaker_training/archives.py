@@ -1,152 +1,481 @@
-"""Tarballs: extraction as an explicit safety policy, and packing.
+"""Tarballs in and out, with an explicit safety policy.
 
-The policy (in the spirit of PEP 706's ``data`` filter, stricter on links):
-every member is checked before anything is written, and the archive is
-refused when a member
+``extract_tarball`` unpacks an archive the user handed us (the SDK's
+``sourcedir.tar.gz``) under a policy in the spirit of PEP 706's ``data``
+filter, written out here so that it does not depend on the Python version:
 
-* has an absolute name or a ``..`` component,
-* is a hard link (any),
-* is a symbolic link whose target leaves the destination,
-* is a device or a FIFO.
+* allowed: regular files, directories, and symbolic links whose target stays
+  inside the destination (relative, no way out through ``..`` or through
+  other links in the archive);
+* refused: absolute member names, names with a ``..`` component, links that
+  leave the destination, every hard link, character and block devices, FIFOs
+  and any other special member, and anything that is not a readable
+  tar/gzip/bzip2/xz archive (corrupt or truncated ones included);
+* permissions: the rwx bits are kept (the owner always gets read and write,
+  group and others never get write), setuid, setgid and sticky bits are
+  dropped, and ownership is never applied.
 
-Set-uid, set-gid and sticky bits are dropped and ownership is not applied.
-Extraction goes to a temporary sibling of the destination that replaces it
-only when everything was written, so a failure never leaves a half-extracted
-code dir behind.
+Every member is checked before anything is written; the archive is then
+unpacked into a staging directory beside the destination, which replaces the
+destination only once everything is in place (:func:`staged_directory`), so a
+refused or broken archive leaves the destination as it was.
+
+``pack_directory`` writes the other direction: a ``.tar.gz`` of a directory's
+contents, as the SageMaker SDK packs ``sourcedir.tar.gz`` and the platform
+packs ``model.tar.gz``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 
 from .errors import ClientError
 
+_MAX_LINK_HOPS = 40
+_REPACK_HINT = "repack it with relative paths, e.g. tar -czf sourcedir.tar.gz -C <source dir> ."
+_FILE_MODE_KEEP = 0o755  # rwx for the owner, r-x for group and others; never write for group/others
+_CHUNK = 1024 * 1024
 
-def _refuse(archive: str, member: str, why: str) -> ClientError:
+
+# --------------------------------------------------------------------------
+# Staging: build a directory beside its destination, then swap it in
+
+
+def _staging_parent(dest: str) -> tuple[str, bool]:
+    """Where the staging directory goes: beside ``dest`` when its parent is
+    writable (the usual case), else inside ``dest`` itself."""
+    parent = os.path.dirname(dest)
+    os.makedirs(parent, exist_ok=True)
+    if os.access(parent, os.W_OK | os.X_OK):
+        return parent, False
+    os.makedirs(dest, exist_ok=True)
+    return dest, True
+
+
+def _clear_directory(path: str, keep: str | None = None) -> None:
+    for name in os.listdir(path):
+        entry = os.path.join(path, name)
+        if keep is not None and entry == keep:
+            continue
+        if os.path.isdir(entry) and not os.path.islink(entry):
+            shutil.rmtree(entry)
+        else:
+            os.unlink(entry)
+
+
+def _move_contents(src: str, dest: str) -> None:
+    for name in os.listdir(src):
+        shutil.move(os.path.join(src, name), os.path.join(dest, name))
+
+
+def _install(staged: str, dest: str, inside: bool) -> None:
+    """Make ``dest`` hold exactly what ``staged`` holds."""
+    if inside:  # no room beside dest: replace its entries one by one
+        _clear_directory(dest, keep=staged)
+        _move_contents(staged, dest)
+        os.rmdir(staged)
+        return
+    if not os.path.lexists(dest):
+        os.rename(staged, dest)
+        return
+    if not os.path.isdir(dest):
+        raise ClientError(f"{dest} exists and is not a directory: remove it or choose another destination.")
+    graveyard = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.old-", dir=os.path.dirname(dest))
+    try:
+        try:
+            os.rename(dest, os.path.join(graveyard, "old"))
+        except OSError as exc:
+            if exc.errno not in (errno.EBUSY, errno.EXDEV, errno.EACCES, errno.EPERM):
+                raise
+            # dest is a mount point or cannot be renamed: swap its contents instead
+            _clear_directory(dest)
+            _move_contents(staged, dest)
+            os.rmdir(staged)
+            return
+        try:
+            os.rename(staged, dest)
+        except OSError:
+            os.rename(os.path.join(graveyard, "old"), dest)
+            raise
+    finally:
+        shutil.rmtree(graveyard, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_directory(dest_dir: str):
+    """Yield an empty staging directory; on a clean exit it becomes ``dest_dir``.
+
+    The previous content of ``dest_dir`` is replaced only when the block
+    completes; if it raises, the staging directory is removed and ``dest_dir``
+    is left untouched. A symlinked ``dest_dir`` is resolved first, so the link
+    keeps pointing where it did.
+    """
+    dest = os.path.abspath(dest_dir)
+    if os.path.islink(dest):
+        dest = os.path.realpath(dest)
+    if os.path.lexists(dest) and not os.path.isdir(dest):
+        raise ClientError(f"{dest} exists and is not a directory: remove it or choose another destination.")
+    parent, inside = _staging_parent(dest)
+    staged = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.staging-", dir=parent)
+    try:
+        yield staged
+        _install(staged, dest, inside)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+
+
+# --------------------------------------------------------------------------
+# The policy
+
+
+class _Refused(Exception):
+    """A member the policy refuses; turned into a ClientError naming the archive."""
+
+    def __init__(self, member: str, why: str):
+        super().__init__(why)
+        self.member = member
+        self.why = why
+
+
+def _member_parts(name: str) -> list[str]:
+    """The path components of a member name, or _Refused for unsafe ones."""
+    if not name or "\x00" in name:
+        raise _Refused(name, "has an empty or invalid name")
+    if name.startswith("/") or name.startswith("\\") or (len(name) > 1 and name[1] == ":" and name[0].isalpha()):
+        raise _Refused(name, "has an absolute path")
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise _Refused(name, "has a '..' component")
+    return parts
+
+
+class _Policy:
+    """Checks members in archive order, tracking the symlinks they create.
+
+    Paths are resolved as the kernel would resolve them in the extracted
+    tree (following the archive's own symlinks), so a chain of links that are
+    each harmless on their own cannot lead out either.
+    """
+
+    def __init__(self):
+        self.links: dict[tuple, str] = {}  # resolved location of a symlink -> its target
+
+    def _resolve(self, parts, member: str) -> tuple:
+        resolved: list[str] = []
+        pending = list(reversed(parts))
+        hops = 0
+        while pending:
+            part = pending.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not resolved:
+                    raise _Refused(member, "leads outside the destination through a symbolic link")
+                resolved.pop()
+                continue
+            candidate = (*resolved, part)
+            target = self.links.get(candidate)
+            if target is None:
+                resolved.append(part)
+                continue
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                raise _Refused(member, "is part of a symbolic link loop")
+            pending.extend(reversed(target.split("/")))
+        return tuple(resolved)
+
+    def check(self, member: tarfile.TarInfo) -> tuple | None:
+        """The member's resolved location, or None for the archive's root entry."""
+        name = member.name
+        parts = _member_parts(name)
+        if member.islnk():
+            raise _Refused(name, f"is a hard link (to {member.linkname!r}); hard links are not allowed")
+        if member.ischr() or member.isblk():
+            raise _Refused(name, "is a device file")
+        if member.isfifo():
+            raise _Refused(name, "is a FIFO")
+        if not (member.isreg() or member.isdir() or member.issym()):
+            raise _Refused(name, f"is a special file (tar type {member.type!r})")
+        if not parts:
+            if member.isdir():
+                return None  # "./": the destination itself
+            raise _Refused(name, "has no file name")
+        location = (*self._resolve(parts[:-1], name), parts[-1])
+        if member.issym():
+            target = member.linkname
+            if not target:
+                raise _Refused(name, "is a symbolic link with an empty target")
+            if target.startswith("/"):
+                raise _Refused(name, f"is a symbolic link to the absolute path {target!r}")
+            lexical = os.path.normpath(os.path.join(os.path.dirname("/".join(parts)) or ".", target))
+            if lexical == ".." or lexical.startswith("../"):
+                raise _Refused(name, f"is a symbolic link to {target!r}, outside the destination")
+            self.links[location] = target
+            self._resolve(location, name)
+        else:
+            self.links.pop(location, None)
+        return location
+
+    def check_final(self) -> None:
+        """Every link, resolved against the tree as the archive leaves it."""
+        for location in list(self.links):
+            self._resolve(location, "/".join(location))
+
+
+# --------------------------------------------------------------------------
+# Extraction
+
+
+def _open(archive_path: str, label: str):
+    try:
+        return tarfile.open(archive_path, "r:*")
+    except FileNotFoundError:
+        raise ClientError(f"archive {label} does not exist: check the path.") from None
+    except IsADirectoryError:
+        raise ClientError(f"archive {label} is a directory, not a tar or gzip file.") from None
+    except PermissionError:
+        raise ClientError(f"archive {label} cannot be read (permission denied): check its permissions.") from None
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ClientError(
+            f"{label} is not a tar or gzip archive ({_short(exc)}): give a .tar.gz of the code, "
+            "e.g. tar -czf sourcedir.tar.gz -C <source dir> ."
+        ) from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.rstrip(":")
+
+
+def _corrupt(label: str, exc: BaseException) -> ClientError:
     return ClientError(
-        f"refusing to extract {os.path.basename(archive)}: member {member!r} {why}; "
-        "rebuild the archive from the source directory alone."
+        f"{label} is corrupt or truncated ({_short(exc)}): upload the archive again (check that the upload "
+        "completed)."
     )
 
 
-def check_member(archive: str, member: tarfile.TarInfo) -> None:
-    """Raise ClientError if ``member`` breaks the extraction policy."""
-    name = member.name
-    if name.startswith("/") or os.path.isabs(name):
-        raise _refuse(archive, name, "has an absolute path")
-    if ".." in name.replace("\\", "/").split("/"):
-        raise _refuse(archive, name, "contains '..'")
-    if member.islnk():
-        raise _refuse(archive, name, f"is a hard link (to {member.linkname!r})")
-    if member.issym():
-        target = member.linkname
-        if os.path.isabs(target):
-            raise _refuse(archive, name, f"is a symbolic link to the absolute path {target!r}")
-        resolved = os.path.normpath(os.path.join(os.path.dirname(name), target))
-        if resolved == ".." or resolved.startswith("../") or os.path.isabs(resolved):
-            raise _refuse(archive, name, f"is a symbolic link leading outside the code dir ({target!r})")
-    if member.ischr() or member.isblk():
-        raise _refuse(archive, name, "is a device file")
-    if member.isfifo():
-        raise _refuse(archive, name, "is a FIFO")
-    if not (member.isfile() or member.isdir() or member.issym()):
-        raise _refuse(archive, name, "is not a regular file, directory or symbolic link")
+def _refused(label: str, refusal: _Refused) -> ClientError:
+    return ClientError(f"refusing to extract {label}: member {refusal.member!r} {refusal.why}; {_REPACK_HINT}")
 
 
-def _open(archive: str) -> tarfile.TarFile:
-    try:
-        return tarfile.open(archive, "r:*")
-    except FileNotFoundError:
-        raise ClientError(f"{archive} does not exist.")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ClientError(f"{os.path.basename(archive)} is not a gzip or tar archive ({exc}): "
-                          "upload the source as sourcedir.tar.gz (tar czf).")
-
-
-def extract_tarball(archive_path: str, dest_dir: str) -> None:
-    """Extract ``archive_path`` into ``dest_dir`` under the policy above."""
-    dest_dir = os.path.abspath(dest_dir)
-    parent = os.path.dirname(dest_dir)
-    os.makedirs(parent, exist_ok=True)
-    with _open(archive_path) as tar:
+def _validate(archive_path: str, label: str) -> None:
+    """Pass one: read every header (and all the compressed data) without writing."""
+    policy = _Policy()
+    with _open(archive_path, label) as tar:
         try:
-            members = tar.getmembers()
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise ClientError(f"{os.path.basename(archive_path)} is truncated or corrupt ({exc}): upload it again.")
-        for member in members:
-            check_member(archive_path, member)
-        staging = tempfile.mkdtemp(prefix=".extract-", dir=parent)
-        try:
-            for member in members:
-                _extract_one(tar, member, staging, archive_path)
-            _replace_dir(staging, dest_dir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            for member in tar:
+                policy.check(member)
+            policy.check_final()
+            # Reading to the end verifies the compressed stream's trailer and
+            # shows truncation that falls after the last header.
+            while tar.fileobj.read(_CHUNK):
+                pass
+            if isinstance(tar.fileobj, (tarfile.bltn_open("/dev/null", "rb").__class__,)):
+                pass
+        except _Refused as refusal:
+            raise _refused(label, refusal) from None
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise _corrupt(label, exc) from None
+        last = tar.members[-1] if tar.members else None
+        if last is not None and last.isreg() and getattr(tar.fileobj, "name", None) == archive_path:
+            # an uncompressed tar: its last member's data must be in the file
+            if last.offset_data + last.size > os.path.getsize(archive_path):
+                raise _corrupt(label, EOFError("unexpected end of data"))
 
 
-def _extract_one(tar: tarfile.TarFile, member: tarfile.TarInfo, root: str, archive: str) -> None:
-    target = os.path.join(root, member.name)
-    if not os.path.abspath(target).startswith(root + os.sep) and os.path.abspath(target) != root:
-        raise _refuse(archive, member.name, "leads outside the code dir")
-    parent = os.path.dirname(target)
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
+
+
+def _remove_existing(path: str, member: str) -> None:
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        raise _Refused(member, "replaces a directory of the same name")
+
+
+def _file_mode(mode: int) -> int:
+    return (mode & _FILE_MODE_KEEP) | 0o600
+
+
+def _dir_mode(mode: int) -> int:
+    return (mode & _FILE_MODE_KEEP) | 0o700
+
+
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, location: tuple, root: str, dirs: dict) -> None:
+    path = os.path.join(root, *location)
+    parent = os.path.dirname(path)
+    # Defence in depth: the policy already resolved this path; check the real tree too.
+    if not _inside(os.path.realpath(parent), root):
+        raise _Refused(member.name, "leads outside the destination through a symbolic link")
     os.makedirs(parent, exist_ok=True)
-    if os.path.islink(parent) or not os.path.realpath(parent).startswith(os.path.realpath(root)):
-        raise _refuse(archive, member.name, "would be written through a symbolic link")
-    mode = member.mode & 0o777
     if member.isdir():
-        os.makedirs(target, exist_ok=True)
-        os.chmod(target, mode | 0o700)
-    elif member.issym():
-        if os.path.lexists(target):
-            os.remove(target)
-        os.symlink(member.linkname, target)
-    else:
+        if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+            os.unlink(path)
+        os.makedirs(path, exist_ok=True)
+        dirs[path] = member
+        return
+    _remove_existing(path, member.name)
+    if member.issym():
+        os.symlink(member.linkname, path)
+        if not _inside(os.path.realpath(path), root):
+            os.unlink(path)
+            raise _Refused(member.name, f"is a symbolic link to {member.linkname!r}, outside the destination")
+        return
+    source = tar.extractfile(member)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(source, out, _CHUNK)
+    os.chmod(path, _file_mode(member.mode))
+    with contextlib.suppress(OSError, OverflowError, ValueError):
+        os.utime(path, (member.mtime, member.mtime))
+
+
+def _finish_dirs(dirs: dict) -> None:
+    """Directory modes and times last, deepest first, so that a read-only
+    directory in the archive does not stop its own files being written."""
+    for path in sorted(dirs, key=len, reverse=True):
+        member = dirs[path]
+        if os.path.islink(path):
+            continue
+        os.chmod(path, _dir_mode(member.mode))
+        with contextlib.suppress(OSError, OverflowError, ValueError):
+            os.utime(path, (member.mtime, member.mtime))
+
+
+def extract_tarball(archive_path: str, dest_dir: str, *, display_name: str | None = None) -> None:
+    """Unpack ``archive_path`` (tar, tar.gz, tar.bz2, tar.xz) so that
+    ``dest_dir`` holds exactly its contents, under the module's policy.
+
+    ``display_name`` is what error messages call the archive (an S3 URI for
+    a downloaded temporary file); the path itself by default.
+    """
+    label = display_name or archive_path
+    _validate(archive_path, label)
+    with staged_directory(dest_dir) as staged:
+        root = os.path.realpath(staged)
+        policy = _Policy()
+        dirs: dict = {}
+        with _open(archive_path, label) as tar:
+            try:
+                for member in tar:
+                    location = policy.check(member)
+                    if location is not None:
+                        _extract_member(tar, member, location, root, dirs)
+            except _Refused as refusal:
+                raise _refused(label, refusal) from None
+            except (tarfile.TarError, EOFError) as exc:
+                raise _corrupt(label, exc) from None
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+                    raise ClientError(
+                        f"cannot extract {label} into {dest_dir}: {exc.strerror}; free space or fix permissions."
+                    ) from None
+                raise _corrupt(label, exc) from None
+        _finish_dirs(dirs)
+
+
+# --------------------------------------------------------------------------
+# Packing
+
+
+def _entries(src: str):
+    """(archive name, path, kind) for everything under ``src``, sorted by name.
+
+    Symbolic links that stay inside ``src`` are kept as links; links that lead
+    outside it are stored as what they point to (as the SageMaker SDK does),
+    and dangling outside links are left out. Sockets, FIFOs and devices are
+    left out.
+    """
+    root = os.path.realpath(src)
+    seen_dirs = {root}
+
+    def walk(directory: str, prefix: str):
         try:
-            source = tar.extractfile(member)
-            if os.path.lexists(target):
-                os.remove(target)
-            with source, open(target, "wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise ClientError(f"{os.path.basename(archive)} is truncated or corrupt at {member.name!r} ({exc}): "
-                              "upload it again.")
-        os.chmod(target, mode | 0o600)
+            names = sorted(os.listdir(directory))
+        except OSError as exc:
+            raise ClientError(f"cannot read {directory} to pack it: {exc.strerror}.") from None
+        for name in names:
+            path = os.path.join(directory, name)
+            arcname = f"{prefix}{name}"
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                target = os.readlink(path)
+                lexical = os.path.normpath(os.path.join(os.path.dirname(arcname) or ".", target))
+                real = os.path.realpath(path)
+                if not target.startswith("/") and not lexical.startswith("..") and _inside(real, root):
+                    yield arcname, path, "link"
+                    continue
+                if not os.path.exists(path):
+                    continue
+                st = os.stat(path)
+                path = real
+            if stat.S_ISDIR(st.st_mode):
+                real = os.path.realpath(path)
+                if real in seen_dirs and os.path.islink(os.path.join(directory, name)):
+                    continue  # a link back up the tree: stop the cycle
+                seen_dirs.add(real)
+                yield arcname, path, "dir"
+                yield from walk(path, arcname + "/")
+            elif stat.S_ISREG(st.st_mode):
+                yield arcname, path, "file"
 
-
-def _replace_dir(staging: str, dest_dir: str) -> None:
-    old = None
-    if os.path.lexists(dest_dir):
-        old = tempfile.mkdtemp(prefix=".old-", dir=os.path.dirname(dest_dir))
-        os.rmdir(old)
-        os.rename(dest_dir, old)
-    os.rename(staging, dest_dir)
-    os.chmod(dest_dir, 0o755)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
+    yield from walk(src, "")
 
 
 def pack_directory(src_dir: str, archive_path: str) -> str:
-    """Write ``src_dir``'s contents, at the archive root, to ``archive_path`` (.tar.gz)."""
+    """Write ``archive_path``: a .tar.gz of the contents of ``src_dir`` at the
+    archive's root (``train.py``, ``lib/util.py``), in sorted order, without
+    owners, setuid/setgid/sticky bits or hard links. The archive appears only
+    when complete. Returns ``archive_path``."""
+    if not os.path.isdir(src_dir):
+        raise ClientError(f"cannot pack {src_dir}: it is not a directory.")
     archive_path = os.path.abspath(archive_path)
-    os.makedirs(os.path.dirname(archive_path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".pack-", suffix=".tar.gz", dir=os.path.dirname(archive_path))
-    os.close(fd)
+    directory = os.path.dirname(archive_path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(archive_path)}.", suffix=".tmp", dir=directory)
+    skip = {os.path.realpath(archive_path), os.path.realpath(tmp)}
     try:
-        with tarfile.open(tmp, "w:gz") as tar:
-            for dirpath, dirnames, filenames in os.walk(src_dir):
-                dirnames.sort()
-                for name in sorted(dirnames) + sorted(filenames):
-                    path = os.path.join(dirpath, name)
-                    if os.path.abspath(path) == archive_path:
-                        continue
-                    tar.add(path, arcname=os.path.relpath(path, src_dir), recursive=False)
+        with os.fdopen(fd, "wb") as raw:
+            import gzip  # noqa: PLC0415 - only when packing
+
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                    for arcname, path, kind in _entries(src_dir):
+                        if os.path.realpath(path) in skip and kind == "file":
+                            continue
+                        _add(tar, arcname, path, kind)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, archive_path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
     return archive_path
+
+
+def _add(tar: tarfile.TarFile, arcname: str, path: str, kind: str) -> None:
+    info = tarfile.TarInfo(arcname)
+    st = os.lstat(path) if kind == "link" else os.stat(path)
+    info.mtime = int(st.st_mtime)
+    info.mode = stat.S_IMODE(st.st_mode) & 0o777
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if kind == "dir":
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    elif kind == "link":
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(path)
+        tar.addfile(info)
+    else:
+        info.size = st.st_size
+        with open(path, "rb") as f:
+            tar.addfile(info, f)
