@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import shutil
 import stat
@@ -38,7 +39,7 @@ import tempfile
 from .errors import ClientError
 
 _MAX_LINK_HOPS = 40
-_REPACK_HINT = "repack it with relative paths, e.g. tar -czf sourcedir.tar.gz -C <source dir> ."
+_REPACK_HINT = "repack the code without it (e.g. tar -czf sourcedir.tar.gz -C <source dir> .) and upload it again"
 _FILE_MODE_KEEP = 0o755  # rwx for the owner, r-x for group and others; never write for group/others
 _CHUNK = 1024 * 1024
 
@@ -148,7 +149,7 @@ def _member_parts(name: str) -> list[str]:
     """The path components of a member name, or _Refused for unsafe ones."""
     if not name or "\x00" in name:
         raise _Refused(name, "has an empty or invalid name")
-    if name.startswith("/") or name.startswith("\\") or (len(name) > 1 and name[1] == ":" and name[0].isalpha()):
+    if name.startswith("/"):
         raise _Refused(name, "has an absolute path")
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if ".." in parts:
@@ -277,15 +278,14 @@ def _validate(archive_path: str, label: str) -> None:
             # shows truncation that falls after the last header.
             while tar.fileobj.read(_CHUNK):
                 pass
-            if isinstance(tar.fileobj, (tarfile.bltn_open("/dev/null", "rb").__class__,)):
-                pass
         except _Refused as refusal:
             raise _refused(label, refusal) from None
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise _corrupt(label, exc) from None
         last = tar.members[-1] if tar.members else None
-        if last is not None and last.isreg() and getattr(tar.fileobj, "name", None) == archive_path:
-            # an uncompressed tar: its last member's data must be in the file
+        if last is not None and last.isreg() and isinstance(tar.fileobj, io.BufferedReader):
+            # an uncompressed tar, where skipping past the end of the file is silent:
+            # the last member's data must be in the file
             if last.offset_data + last.size > os.path.getsize(archive_path):
                 raise _corrupt(label, EOFError("unexpected end of data"))
 
@@ -410,7 +410,8 @@ def _entries(src: str):
                 target = os.readlink(path)
                 lexical = os.path.normpath(os.path.join(os.path.dirname(arcname) or ".", target))
                 real = os.path.realpath(path)
-                if not target.startswith("/") and not lexical.startswith("..") and _inside(real, root):
+                escapes = target.startswith("/") or lexical == ".." or lexical.startswith("../")
+                if not escapes and _inside(real, root):
                     yield arcname, path, "link"
                     continue
                 if not os.path.exists(path):
