@@ -35,6 +35,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import zlib
 
 from .errors import ClientError
 
@@ -122,9 +123,11 @@ def staged_directory(dest_dir: str):
         dest = os.path.realpath(dest)
     if os.path.lexists(dest) and not os.path.isdir(dest):
         raise ClientError(f"{dest} exists and is not a directory: remove it or choose another destination.")
+    mode = stat.S_IMODE(os.stat(dest).st_mode) if os.path.isdir(dest) else 0o755
     parent, inside = _staging_parent(dest)
     staged = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.staging-", dir=parent)
     try:
+        os.chmod(staged, mode)  # mkdtemp's 0700 would otherwise become the destination's mode
         yield staged
         _install(staged, dest, inside)
     except BaseException:
@@ -167,6 +170,7 @@ class _Policy:
 
     def __init__(self):
         self.links: dict[tuple, str] = {}  # resolved location of a symlink -> its target
+        self.kinds: dict[tuple, str] = {}  # resolved location of a file or directory -> "file" / "dir"
 
     def _resolve(self, parts, member: str) -> tuple:
         resolved: list[str] = []
@@ -197,7 +201,7 @@ class _Policy:
         name = member.name
         parts = _member_parts(name)
         if member.islnk():
-            raise _Refused(name, f"is a hard link (to {member.linkname!r}); hard links are not allowed")
+            raise _Refused(name, f"is a hard link to {member.linkname!r} (hard links are not allowed)")
         if member.ischr() or member.isblk():
             raise _Refused(name, "is a device file")
         if member.isfifo():
@@ -208,7 +212,14 @@ class _Policy:
             if member.isdir():
                 return None  # "./": the destination itself
             raise _Refused(name, "has no file name")
-        location = (*self._resolve(parts[:-1], name), parts[-1])
+        parent = self._resolve(parts[:-1], name)
+        for depth in range(1, len(parent) + 1):
+            if self.kinds.get(parent[:depth]) == "file":
+                raise _Refused(name, f"is inside {'/'.join(parent[:depth])!r}, which the archive made a file")
+            self.kinds[parent[:depth]] = "dir"
+        location = (*parent, parts[-1])
+        if not member.isdir() and self.kinds.get(location) == "dir":
+            raise _Refused(name, "replaces a directory of the same name")
         if member.issym():
             target = member.linkname
             if not target:
@@ -218,10 +229,12 @@ class _Policy:
             lexical = os.path.normpath(os.path.join(os.path.dirname("/".join(parts)) or ".", target))
             if lexical == ".." or lexical.startswith("../"):
                 raise _Refused(name, f"is a symbolic link to {target!r}, outside the destination")
+            self.kinds.pop(location, None)
             self.links[location] = target
             self._resolve(location, name)
         else:
             self.links.pop(location, None)
+            self.kinds[location] = "dir" if member.isdir() else "file"
         return location
 
     def check_final(self) -> None:
@@ -244,10 +257,28 @@ def _open(archive_path: str, label: str):
     except PermissionError:
         raise ClientError(f"archive {label} cannot be read (permission denied): check its permissions.") from None
     except (tarfile.TarError, EOFError, OSError) as exc:
+        if _compressed(archive_path):
+            raise _corrupt(label, exc) from None
+        empty = os.path.isfile(archive_path) and os.path.getsize(archive_path) == 0
         raise ClientError(
-            f"{label} is not a tar or gzip archive ({_short(exc)}): give a .tar.gz of the code, "
+            f"{label} is not a tar or gzip archive ({'it is empty' if empty else _short(exc)}): give a .tar.gz "
+            "of the code, "
             "e.g. tar -czf sourcedir.tar.gz -C <source dir> ."
         ) from None
+
+
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
+def _compressed(path: str) -> bool:
+    """Whether the file starts like a gzip, bzip2 or xz stream (so a failure
+    to read it means damage rather than the wrong kind of file)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        return False
+    return head.startswith(_COMPRESSED_MAGIC)
 
 
 def _short(exc: BaseException) -> str:
@@ -280,7 +311,7 @@ def _validate(archive_path: str, label: str) -> None:
                 pass
         except _Refused as refusal:
             raise _refused(label, refusal) from None
-        except (tarfile.TarError, EOFError, OSError) as exc:
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
             raise _corrupt(label, exc) from None
         last = tar.members[-1] if tar.members else None
         if last is not None and last.isreg() and isinstance(tar.fileobj, io.BufferedReader):
@@ -363,6 +394,7 @@ def extract_tarball(archive_path: str, dest_dir: str, *, display_name: str | Non
         root = os.path.realpath(staged)
         policy = _Policy()
         dirs: dict = {}
+        member = None
         with _open(archive_path, label) as tar:
             try:
                 for member in tar:
@@ -371,14 +403,16 @@ def extract_tarball(archive_path: str, dest_dir: str, *, display_name: str | Non
                         _extract_member(tar, member, location, root, dirs)
             except _Refused as refusal:
                 raise _refused(label, refusal) from None
-            except (tarfile.TarError, EOFError) as exc:
+            except (tarfile.TarError, EOFError, zlib.error) as exc:
                 raise _corrupt(label, exc) from None
             except OSError as exc:
-                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
-                    raise ClientError(
-                        f"cannot extract {label} into {dest_dir}: {exc.strerror}; free space or fix permissions."
-                    ) from None
-                raise _corrupt(label, exc) from None
+                if exc.errno is None:  # gzip.BadGzipFile and the like: the data, not the disk
+                    raise _corrupt(label, exc) from None
+                where = f" member {member.name!r}" if member is not None else ""
+                raise ClientError(
+                    f"cannot extract{where} of {label} into {dest_dir}: {exc.strerror or exc}; "
+                    "check the free disk space and the permissions there."
+                ) from None
         _finish_dirs(dirs)
 
 

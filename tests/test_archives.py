@@ -1,4 +1,12 @@
-"""The extraction policy on real tarballs: every refusal, and no partial damage."""
+"""archives: the extraction policy on real tarballs, and packing.
+
+Every refusal is checked for what matters to a job: a one-line ClientError
+naming the archive and the member, nothing written outside the destination,
+and the destination left exactly as it was (no half-extracted code dir, no
+staging directory left behind).
+"""
+
+from __future__ import annotations
 
 import io
 import os
@@ -11,106 +19,350 @@ from sagemaker_training import archives
 from sagemaker_training.errors import ClientError
 
 
-def _tarball(path, members):
-    """members: list of (TarInfo, bytes|None)."""
-    with tarfile.open(path, "w:gz") as tar:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            else:
-                tar.addfile(info)
-    return str(path)
-
-
-def _file(name, data=b"x", mode=0o644):
+def _file(name, data=b"x", mode=0o644, **attrs):
     info = tarfile.TarInfo(name)
     info.mode = mode
+    info.size = len(data)
+    for key, value in attrs.items():
+        setattr(info, key, value)
     return info, data
 
 
-def _special(name, kind, linkname=""):
+def _dir(name, mode=0o755):
     info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = linkname
+    info.type = tarfile.DIRTYPE
+    info.mode = mode
     return info, None
 
 
+def _entry(name, kind, linkname=""):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    info.mode = 0o777 if kind == tarfile.SYMTYPE else 0o644
+    return info, None
+
+
+def _symlink(name, target):
+    return _entry(name, tarfile.SYMTYPE, target)
+
+
+def _write_tar(path, members, mode="w:gz") -> str:
+    with tarfile.open(path, mode) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return str(path)
+
+
 @pytest.fixture
-def dest(tmp_path):
-    d = tmp_path / "code"
-    d.mkdir()
-    (d / "old.py").write_text("previous code")
-    return d
+def work(tmp_path):
+    """tmp/in (archives), tmp/work/code (an existing code dir with old content)."""
+    (tmp_path / "in").mkdir()
+    code = tmp_path / "work" / "code"
+    code.mkdir(parents=True)
+    (code / "old.py").write_text("previous code")
+    return tmp_path
 
 
-BAD = {
-    "absolute": [_file("/etc/evil")],
-    "dotdot": [_file("../evil.py")],
-    "nested-dotdot": [_file("pkg/../../evil.py")],
-    "symlink-absolute": [_special("link", tarfile.SYMTYPE, "/etc/passwd")],
-    "symlink-escape": [_special("pkg/link", tarfile.SYMTYPE, "../../outside")],
-    "hardlink": [_file("a.py"), _special("b.py", tarfile.LNKTYPE, "a.py")],
-    "chardev": [_special("dev", tarfile.CHRTYPE)],
-    "blockdev": [_special("blk", tarfile.BLKTYPE)],
-    "fifo": [_special("pipe", tarfile.FIFOTYPE)],
-}
+def _tree(root) -> dict:
+    """Every path below ``root`` -> file content, 'dir', or '-> target'."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                found[rel] = "-> " + os.readlink(path)
+            elif os.path.isdir(path):
+                found[rel] = "dir"
+            else:
+                with open(path, "rb") as f:
+                    found[rel] = f.read()
+    return found
 
 
-@pytest.mark.parametrize("case", sorted(BAD))
-def test_refusals_leave_nothing_behind(tmp_path, dest, case):
-    archive = _tarball(tmp_path / "sourcedir.tar.gz", [_file("train.py", b"print(1)")] + BAD[case])
-    before = sorted(os.listdir(tmp_path))
+def _assert_untouched(work):
+    assert sorted(os.listdir(work / "work")) == ["code"], "staging left behind or something written beside code/"
+    assert _tree(work / "work" / "code") == {"old.py": b"previous code"}
+    assert not os.path.lexists(work / "outside")
+    assert sorted(os.listdir(work)) == ["in", "work"]
+
+
+# --------------------------------------------------------------------------
+# Refusals
+
+
+def _refusals(tmp):
+    outside = os.path.join(str(tmp), "outside")
+    return {
+        "absolute-name": ([_file(f"{outside}/evil.py")], f"{outside}/evil.py", "absolute"),
+        "dotdot": ([_file("../outside")], "../outside", "'..'"),
+        "nested-dotdot": ([_dir("pkg"), _file("pkg/../../outside")], "pkg/../../outside", "'..'"),
+        "symlink-absolute": ([_symlink("pkg/link", outside)], "pkg/link", "absolute"),
+        "symlink-dotdot": ([_dir("pkg"), _symlink("pkg/link", "../../outside")], "pkg/link", "outside"),
+        "symlink-to-parent": ([_symlink("up", "..")], "up", "outside"),
+        # each link harmless alone: a/b -> .. is the root, but esc -> a/b/.. is its parent
+        "symlink-chain": ([_dir("a"), _symlink("a/b", ".."), _symlink("esc", "a/b/..")], "esc", "outside"),
+        "symlink-loop": ([_symlink("x", "y"), _symlink("y", "x")], "y", "loop"),
+        "file-as-parent": ([_file("a"), _file("a/b")], "a/b", "made a file"),
+        "symlink-over-dir": ([_symlink("lib", "train.py")], "lib", "replaces a directory"),
+        "file-over-dir": ([_file("lib")], "lib", "replaces a directory"),
+        "hardlink": ([_file("a.py"), _entry("b.py", tarfile.LNKTYPE, "a.py")], "b.py", "hard link"),
+        "hardlink-outside": ([_entry("b.py", tarfile.LNKTYPE, outside)], "b.py", "hard link"),
+        "chardev": ([_entry("dev/null", tarfile.CHRTYPE)], "dev/null", "device"),
+        "blockdev": ([_entry("sda", tarfile.BLKTYPE)], "sda", "device"),
+        "fifo": ([_entry("pipe", tarfile.FIFOTYPE)], "pipe", "FIFO"),
+    }
+
+
+REFUSALS = sorted(_refusals("/x"))
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_refused_member_leaves_everything_as_it_was(work, case):
+    members, bad_name, why = _refusals(work)[case]
+    # the harmless members come first: they must not be written either
+    archive = _write_tar(work / "in" / "sourcedir.tar.gz",
+                         [_file("train.py", b"print(1)"), _dir("lib"), _file("lib/util.py")] + members)
     with pytest.raises(ClientError) as raised:
-        archives.extract_tarball(archive, str(dest))
+        archives.extract_tarball(archive, str(work / "work" / "code"))
     message = str(raised.value)
-    assert "\n" not in message and "sourcedir.tar.gz" in message and "member" in message
-    assert sorted(os.listdir(dest)) == ["old.py"]  # the old code dir is intact, nothing half-extracted
-    assert sorted(os.listdir(tmp_path)) == before  # no staging dir left, nothing written beside
-    assert not os.path.exists(tmp_path / "evil.py") and not os.path.exists(tmp_path / "outside")
+    assert "\n" not in message
+    assert archive in message and repr(bad_name) in message and why in message
+    _assert_untouched(work)
 
 
-@pytest.mark.parametrize("content", [b"not an archive at all", b""], ids=["garbage", "empty"])
-def test_not_an_archive(tmp_path, dest, content):
-    path = tmp_path / "sourcedir.tar.gz"
-    path.write_bytes(content)
-    with pytest.raises(ClientError, match="not a (gzip or tar|tar or gzip) archive|truncated|corrupt"):
-        archives.extract_tarball(str(path), str(dest))
-    assert sorted(os.listdir(dest)) == ["old.py"]
+def test_refusal_into_a_new_dest_creates_nothing(work):
+    archive = _write_tar(work / "in" / "s.tar.gz", [_file("ok.py"), _symlink("l", "/etc")])
+    with pytest.raises(ClientError, match="'l'"):
+        archives.extract_tarball(archive, str(work / "work" / "fresh"))
+    assert not os.path.exists(work / "work" / "fresh")
+    _assert_untouched(work)
 
 
-def test_truncated_gzip(tmp_path, dest):
-    archive = _tarball(tmp_path / "full.tar.gz", [_file("big.bin", os.urandom(200_000))])
-    data = open(archive, "rb").read()
-    cut = tmp_path / "sourcedir.tar.gz"
-    cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ClientError, match="truncated|corrupt|not a (gzip or tar|tar or gzip) archive"):
-        archives.extract_tarball(str(cut), str(dest))
-    assert sorted(os.listdir(dest)) == ["old.py"]
+def test_display_name_replaces_the_path_in_messages(work):
+    archive = _write_tar(work / "in" / "tmp123.tar.gz", [_file("/abs.py")])
+    with pytest.raises(ClientError) as raised:
+        archives.extract_tarball(archive, str(work / "work" / "code"), display_name="s3://b/k/sourcedir.tar.gz")
+    assert "s3://b/k/sourcedir.tar.gz" in str(raised.value) and "tmp123" not in str(raised.value)
 
 
-def test_happy_path_replaces_the_code_dir(tmp_path, dest):
-    archive = _tarball(tmp_path / "s.tar.gz", [
+# --------------------------------------------------------------------------
+# Not an archive, corrupt, truncated
+
+
+def _gzip_bytes(tmp, members):
+    return open(_write_tar(tmp / "full.tar.gz", members), "rb").read()
+
+
+def _broken(kind, tmp):
+    big = [_file("a.bin", os.urandom(300_000)), _file("b.bin", os.urandom(300_000))]
+    if kind == "garbage":
+        return b"this is not an archive\n" * 100
+    if kind == "empty":
+        return b""
+    if kind == "zip":
+        return b"PK\x03\x04" + os.urandom(500)
+    if kind == "truncated-gzip":
+        data = _gzip_bytes(tmp, big)
+        return data[: len(data) // 2]
+    if kind == "truncated-gzip-trailer":
+        return _gzip_bytes(tmp, big)[:-6]
+    if kind == "corrupt-gzip":
+        data = bytearray(_gzip_bytes(tmp, big))
+        middle = len(data) // 2
+        data[middle:middle + 64] = bytes(64)
+        return bytes(data)
+    if kind == "truncated-tar":
+        data = open(_write_tar(tmp / "full.tar", big, mode="w"), "rb").read()
+        return data[: 512 + 300_000 + 512 + 1000]
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "empty", "zip", "truncated-gzip", "truncated-gzip-trailer",
+                                  "corrupt-gzip", "truncated-tar"])
+def test_unreadable_archives_are_client_errors(work, kind):
+    path = work / "in" / "sourcedir.tar.gz"
+    path.write_bytes(_broken(kind, work / "in"))
+    with pytest.raises(ClientError) as raised:
+        archives.extract_tarball(str(path), str(work / "work" / "code"))
+    message = str(raised.value)
+    assert "\n" not in message and str(path) in message
+    assert "not a tar or gzip archive" in message or "corrupt or truncated" in message
+    for name in os.listdir(work / "in"):  # keep _assert_untouched's view of tmp simple
+        os.remove(work / "in" / name)
+    _assert_untouched(work)
+
+
+def test_missing_archive(work):
+    with pytest.raises(ClientError, match="does not exist"):
+        archives.extract_tarball(str(work / "in" / "nope.tar.gz"), str(work / "work" / "code"))
+    _assert_untouched(work)
+
+
+# --------------------------------------------------------------------------
+# What is allowed
+
+
+def test_extract_replaces_the_code_dir(work):
+    archive = _write_tar(work / "in" / "sourcedir.tar.gz", [
         _file("train.py", b"print('hi')"),
-        _file("pkg/util.py", b"X = 1"),
-        _file("run.sh", b"#!/bin/sh\n", mode=0o755),
-        _file("setuid", b"x", mode=0o4755),
-        _special("pkg/alias.py", tarfile.SYMTYPE, "util.py"),
+        _dir("pkg"),
+        _file("pkg/__init__.py", b""),
+        _file("pkg/deep/er/util.py", b"X = 1"),  # parents not in the archive
+        _symlink("pkg/alias.py", "deep/er/util.py"),
+        _symlink("pkg/self", "."),
+        _symlink("top", "pkg/deep"),
+        _symlink("back", "pkg/../train.py"),
+        _symlink("dangling", "not-there-yet"),
     ])
+    dest = work / "work" / "code"
     archives.extract_tarball(archive, str(dest))
-    assert sorted(os.listdir(dest)) == ["pkg", "run.sh", "setuid", "train.py"]
+    assert _tree(dest) == {
+        "train.py": b"print('hi')",
+        "pkg": "dir",
+        "pkg/__init__.py": b"",
+        "pkg/deep": "dir",
+        "pkg/deep/er": "dir",
+        "pkg/deep/er/util.py": b"X = 1",
+        "pkg/alias.py": "-> deep/er/util.py",
+        "pkg/self": "-> .",
+        "top": "-> pkg/deep",
+        "back": "-> pkg/../train.py",
+        "dangling": "-> not-there-yet",
+    }
     assert (dest / "pkg" / "alias.py").read_text() == "X = 1"
-    assert os.stat(dest / "run.sh").st_mode & stat.S_IXUSR
-    assert not os.stat(dest / "setuid").st_mode & stat.S_ISUID
+    assert (dest / "top" / "er" / "util.py").read_text() == "X = 1"
+    assert sorted(os.listdir(work / "work")) == ["code"]  # no staging or old copy left
+
+
+def test_extract_into_a_new_dest_and_dot_slash_names(work):
+    """``tar -czf x.tar.gz -C src .`` names members ./train.py and has a ./ entry."""
+    archive = _write_tar(work / "in" / "s.tar.gz", [_dir("."), _file("./train.py", b"1"), _dir("./sub"),
+                                                    _file("./sub/m.py", b"2")])
+    dest = work / "work" / "new" / "code"
+    archives.extract_tarball(archive, str(dest))
+    assert _tree(dest) == {"train.py": b"1", "sub": "dir", "sub/m.py": b"2"}
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o755  # not the staging directory's 0700
+    os.chmod(dest, 0o750)
+    archives.extract_tarball(archive, str(dest))
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o750  # a replaced dest keeps its mode
+
+
+def test_later_members_replace_earlier_ones(work):
+    archive = _write_tar(work / "in" / "s.tar.gz", [
+        _file("a.py", b"first"), _file("a.py", b"second"),
+        _symlink("b", "a.py"), _file("b", b"file now"),  # must not write through the old link
+    ])
+    dest = work / "work" / "code"
+    archives.extract_tarball(archive, str(dest))
+    assert _tree(dest) == {"a.py": b"second", "b": b"file now"}
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w", "w:bz2", "w:xz"])
+def test_every_tar_compression(work, mode):
+    archive = _write_tar(work / "in" / "s.tar", [_file("train.py", b"ok")], mode=mode)
+    archives.extract_tarball(archive, str(work / "work" / "code"))
+    assert _tree(work / "work" / "code") == {"train.py": b"ok"}
+
+
+def test_modes_owners_and_times(work):
+    archive = _write_tar(work / "in" / "s.tar.gz", [
+        _file("run.sh", b"#!/bin/sh\n", mode=0o755, mtime=1_600_000_000),
+        _file("plain.py", b"", mode=0o644),
+        _file("setuid", b"", mode=0o4755),
+        _file("setgid", b"", mode=0o2750),
+        _file("writable", b"", mode=0o666),
+        _file("unreadable", b"secret", mode=0o000),
+        _file("owned", b"", mode=0o644, uid=12345, gid=23456, uname="someone", gname="others"),
+        _dir("sticky", mode=0o1777),
+        _dir("readonly", mode=0o555),
+        _file("readonly/inside.py", b"still written"),
+    ])
+    dest = work / "work" / "code"
+    archives.extract_tarball(archive, str(dest))
+
+    def mode(name):
+        return stat.S_IMODE(os.lstat(dest / name).st_mode)
+
+    assert mode("run.sh") == 0o755 and os.stat(dest / "run.sh").st_mtime == 1_600_000_000
+    assert mode("plain.py") == 0o644
+    assert mode("setuid") == 0o755  # setuid dropped, exec kept
+    assert mode("setgid") == 0o750
+    assert mode("writable") == 0o644  # no write for group and others
+    assert mode("unreadable") == 0o600 and (dest / "unreadable").read_bytes() == b"secret"
+    assert mode("sticky") == 0o755
+    assert mode("readonly") == 0o755 and (dest / "readonly" / "inside.py").read_bytes() == b"still written"
+    owned = os.stat(dest / "owned")
+    assert (owned.st_uid, owned.st_gid) == (os.getuid(), os.getgid())  # ownership never applied
+
+
+# --------------------------------------------------------------------------
+# Packing
+
+
+def _source_tree(src):
+    (src / "pkg" / "data").mkdir(parents=True)
+    (src / "train.py").write_text("print('train')\n")
+    (src / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(src / "run.sh", 0o755)
+    (src / "pkg" / "__init__.py").write_text("")
+    (src / "pkg" / "data" / "table.csv").write_text("1,2\n")
+    (src / "empty").mkdir()
+    os.symlink("pkg/data/table.csv", src / "table.csv")
+    return src
 
 
 def test_pack_then_extract_round_trip(tmp_path):
-    src = tmp_path / "src"
-    (src / "sub").mkdir(parents=True)
-    (src / "a.py").write_text("a")
-    (src / "sub" / "b.txt").write_text("b")
+    src = _source_tree(tmp_path / "src")
     archive = archives.pack_directory(str(src), str(tmp_path / "out" / "sourcedir.tar.gz"))
+    assert archive == str(tmp_path / "out" / "sourcedir.tar.gz")
     with tarfile.open(archive) as tar:
-        assert sorted(tar.getnames()) == ["a.py", "sub", "sub/b.txt"]  # relative, no "./", no archive root
-    archives.extract_tarball(archive, str(tmp_path / "code"))
-    assert (tmp_path / "code" / "sub" / "b.txt").read_text() == "b"
+        members = tar.getmembers()
+    assert [m.name for m in members] == ["empty", "pkg", "pkg/__init__.py", "pkg/data", "pkg/data/table.csv",
+                                         "run.sh", "table.csv", "train.py"]
+    assert all(m.uid == 0 and m.gid == 0 and not m.uname for m in members)
+    assert os.listdir(tmp_path / "out") == ["sourcedir.tar.gz"]  # no temporary file left
+    dest = tmp_path / "code"
+    archives.extract_tarball(archive, str(dest))
+    assert _tree(dest) == _tree(src)
+    assert os.stat(dest / "run.sh").st_mode & stat.S_IXUSR
+
+
+def test_pack_is_deterministic(tmp_path):
+    src = _source_tree(tmp_path / "src")
+    first = archives.pack_directory(str(src), str(tmp_path / "a.tar.gz"))
+    second = archives.pack_directory(str(src), str(tmp_path / "b.tar.gz"))
+    assert open(first, "rb").read() == open(second, "rb").read()
+
+
+def test_pack_output_is_always_extractable(tmp_path):
+    """Hard links become plain files, links out of the tree are stored as
+    what they point to, setuid bits are dropped, and an archive written
+    inside the directory does not include itself."""
+    outside = tmp_path / "shared.py"
+    outside.write_text("shared = 1\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("a")
+    os.link(src / "a.py", src / "b.py")
+    os.symlink(str(outside), src / "shared.py")
+    os.symlink("../shared.py", src / "shared_rel.py")
+    os.symlink("/nowhere/at/all", src / "dangling")
+    (src / "tool").write_text("")
+    os.chmod(src / "tool", 0o4755)
+    archive = archives.pack_directory(str(src), str(src / "sourcedir.tar.gz"))
+    with tarfile.open(archive) as tar:
+        assert all(m.isreg() for m in tar.getmembers())
+        assert "sourcedir.tar.gz" not in tar.getnames() and "dangling" not in tar.getnames()
+        assert tar.getmember("tool").mode == 0o755
+    dest = tmp_path / "code"
+    archives.extract_tarball(archive, str(dest))
+    assert _tree(dest) == {"a.py": b"a", "b.py": b"a", "shared.py": b"shared = 1\n",
+                           "shared_rel.py": b"shared = 1\n", "tool": b""}
+
+
+def test_pack_missing_directory(tmp_path):
+    with pytest.raises(ClientError, match="not a directory"):
+        archives.pack_directory(str(tmp_path / "nope"), str(tmp_path / "x.tar.gz"))
+    assert not os.path.exists(tmp_path / "x.tar.gz")
