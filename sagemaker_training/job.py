@@ -21,7 +21,7 @@ import traceback
 from . import distributed, entry_point, frameworks, logs
 from ._record import Record
 from .environment import Environment, base_dir_from
-from .errors import ClientError, Redactor, ToolkitError, TrainingError, UserError
+from .errors import ClientError, Redactor, ToolkitError, TrainingError
 from .processes import Outcome, signal_name, supervise
 
 FAILURE_LIMIT = 1024 * 32
