@@ -27,7 +27,6 @@ A script that prints numbers, not a test.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import re
 import shutil
@@ -43,6 +42,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from tensorflow_jobs import IRIS_DATA, IRIS_EXAMPLE, tf_job  # noqa: E402
+
+from sagemaker_training.frameworks.tensorflow import user_module  # noqa: E402
 
 LOOP_LINE = re.compile(r"train_and_evaluate took ([0-9.]+)s \(([0-9.]+)s of CPU\)")
 
@@ -84,9 +85,7 @@ def in_process(tf, work: str, steps: int, evaluation_steps: int) -> tuple[float,
     """(train_and_evaluate seconds, seconds from after the TF import to the end, loop CPU seconds)."""
     started = time.monotonic()
     shutil.rmtree(work, ignore_errors=True)
-    spec = importlib.util.spec_from_file_location("iris_dnn_classifier", IRIS_EXAMPLE)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
+    example = user_module.load(IRIS_EXAMPLE)  # TensorFlow 1.x code, as the trainer child imports it
     hps = {"training_steps": steps, "evaluation_steps": evaluation_steps}
     run_config = tf.estimator.RunConfig(model_dir=os.path.join(work, "model"))
     estimator = example.estimator_fn(run_config, hps)

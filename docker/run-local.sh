@@ -6,6 +6,11 @@
 #   sagemaker-training local --request job.json --prepare-only --work-dir /tmp/job
 #   docker/run-local.sh sagemaker-training-tensorflow:cpu /tmp/job
 #
+# Every container also gets WORK_DIR/shared on /opt/ml/shared, one volume all hosts share, as the
+# SDK's local mode gives them: a TensorFlow parameter-server job needs its checkpoint_path
+# (here /opt/ml/shared/checkpoints, or s3://) on storage every host sees, because each parameter
+# server writes its own shard of a checkpoint.
+#
 # Options (before IMAGE):
 #   --network host     share the machine's network: host names via --add-host, ports shifted
 #                      per host (SAGEMAKER_PORT_STRIDE) so that the hosts' servers do not collide
@@ -26,7 +31,7 @@ while [ $# -gt 0 ]; do
                network_mode=host; shift 2 ;;
     --max-run) max_run="$2"; shift 2 ;;
     --grace) grace="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     --) shift; break ;;
     -*) echo "$0: unknown option $1" >&2; exit 2 ;;
     *) break ;;
@@ -43,6 +48,7 @@ for host in "${hosts[@]}"; do
   [ -f "$work_dir/$host/input/config/resourceconfig.json" ] || { echo "$0: $work_dir/$host has no input/config" >&2; exit 2; }
 done
 
+mkdir -p "$work_dir/shared"
 run_id="sagemaker-local-$$"
 network="$run_id"
 containers=()
@@ -84,7 +90,7 @@ for host in "${hosts[@]}"; do
   fi
   # shellcheck disable=SC2086 # DOCKER_RUN_ARGS is a list of words on purpose
   docker run -d --name "$name" "${host_net[@]}" "${env_args[@]}" \
-    -v "$work_dir/$host:/opt/ml" ${DOCKER_RUN_ARGS:-} "$image" train >/dev/null
+    -v "$work_dir/$host:/opt/ml" -v "$work_dir/shared:/opt/ml/shared" ${DOCKER_RUN_ARGS:-} "$image" train >/dev/null
   containers+=("$name")
   docker logs -f "$name" 2>&1 | sed -u "s/^/[$host] /" >&2 &
   log_pids+=($!)

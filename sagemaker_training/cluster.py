@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass
 
 from .processes import Outcome, ProcessSpec, Supervisor
+from .report import outcome_report
 
 PORTS_PER_HOST = 3  # TF master/worker, TF parameter server, MXNet scheduler
 
@@ -71,23 +72,12 @@ class ClusterResult:
 
     @property
     def exit_code(self) -> int:
-        if self.outcome.failure is not None:
-            return self.outcome.failure.exit_code
-        if self.outcome.stopped_by is not None:
-            return 128 + self.outcome.stopped_by
-        return 124 if self.outcome.timed_out else 0
+        return outcome_report(self.outcome, who="the job")[1]
 
     @property
     def failure_reason(self) -> str | None:
-        """The failing host's own output/failure, prefixed with its name."""
-        failure = self.outcome.failure
-        if failure is None:
-            if self.outcome.timed_out:
-                return "Stopped: the job ran past its maximum run time (MaxRuntimeInSeconds).\n"
-            if self.outcome.stopped_by is not None:
-                return "Stopped: the job was interrupted.\n"
-            return None
-        return failure.reason()
+        """Why the run did not succeed (the failing host's own output/failure, prefixed with its name)."""
+        return outcome_report(self.outcome, who="the job")[0]
 
 
 class LocalCluster:
@@ -99,7 +89,7 @@ class LocalCluster:
         self.work_dir = os.path.abspath(work_dir)
         self.hosts = host_names(host_count)
         self.framework = framework
-        self.extra_env = dict(env or {})
+        self.extra_env = dict(env or {})  # name -> value, or None to unset it
         self.grace = grace
         self.python = python or sys.executable
         self.network_interface_name = network_interface_name
@@ -160,12 +150,17 @@ class LocalCluster:
             "SAGEMAKER_TF_PS_PORT": str(base_port + 1),
             "SAGEMAKER_MXNET_PORT": str(base_port + 2),
             "SAGEMAKER_TERMINATION_GRACE_SECONDS": str(self.grace),
+            "SAGEMAKER_MPI_RENDEZVOUS_DIR": os.path.join(self.work_dir, ".mpi"),  # MPI's launch without SSH
         })
         if self.framework:
             env["SAGEMAKER_FRAMEWORK"] = self.framework
         else:
             env.pop("SAGEMAKER_FRAMEWORK", None)
-        env.update(self.extra_env)
+        for name, value in self.extra_env.items():  # None: the variable is unset for the hosts
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         return env
 
     def specs(self) -> list[ProcessSpec]:

@@ -21,19 +21,10 @@ import json
 import os
 import time
 
+from . import settings
 from .errors import ClientError, PlatformError
 
 HOST_ADDRESSES_ENV = "SAGEMAKER_HOST_ADDRESSES"
-
-
-def _int_env(environ, name: str, default: int) -> int:
-    value = environ.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ClientError(f"{name}={value!r} is not an integer.")
 
 
 def host_overrides(environ=None) -> dict:
@@ -56,7 +47,7 @@ def resolve_hosts(hosts, environ=None, sleep=time.sleep) -> dict:
 
     environ = os.environ if environ is None else environ
     overrides = host_overrides(environ)
-    wait = float(_int_env(environ, "SAGEMAKER_HOST_WAIT_SECONDS", 300))
+    wait = settings.seconds("SAGEMAKER_HOST_WAIT_SECONDS", 300, environ=environ)
     deadline = time.monotonic() + wait
     addresses = {}
     for host in hosts:
@@ -81,13 +72,18 @@ def resolve_hosts(hosts, environ=None, sleep=time.sleep) -> dict:
 
 def port_for(hosts, host: str, base: int, environ=None) -> int:
     environ = os.environ if environ is None else environ
-    stride = _int_env(environ, "SAGEMAKER_PORT_STRIDE", 0)
-    return base + sorted(hosts).index(host) * stride
+    stride = settings.number("SAGEMAKER_PORT_STRIDE", 0, integer=True, environ=environ)
+    port = base + sorted(hosts).index(host) * stride
+    if port > 65535:
+        raise ClientError(f"SAGEMAKER_PORT_STRIDE={stride} moves host {host}'s port {base} to {port}, past 65535: "
+                          "choose a smaller stride or base port.")
+    return port
 
 
 def tf_ports(environ=None) -> tuple[int, int]:
     environ = os.environ if environ is None else environ
-    return _int_env(environ, "SAGEMAKER_TF_PORT", 2222), _int_env(environ, "SAGEMAKER_TF_PS_PORT", 2223)
+    return (settings.port("SAGEMAKER_TF_PORT", 2222, environ=environ),
+            settings.port("SAGEMAKER_TF_PS_PORT", 2223, environ=environ))
 
 
 def tf_config_parameter_servers(hosts, current_host, addresses, environ=None, task_type=None) -> dict:
@@ -138,7 +134,7 @@ def mxnet_env(hosts, current_host, addresses, role: str, environ=None) -> dict:
     return {
         "DMLC_ROLE": role,
         "DMLC_PS_ROOT_URI": addresses.get(scheduler, scheduler),
-        "DMLC_PS_ROOT_PORT": str(_int_env(environ, "SAGEMAKER_MXNET_PORT", 8000)),
+        "DMLC_PS_ROOT_PORT": str(settings.port("SAGEMAKER_MXNET_PORT", 8000, environ=environ)),
         "DMLC_NUM_SERVER": str(len(hosts)),
         "DMLC_NUM_WORKER": str(len(hosts)),
         "DMLC_NODE_HOST": addresses.get(current_host, current_host),

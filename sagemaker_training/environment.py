@@ -18,7 +18,8 @@ import json
 import os
 
 from . import hyperparameters as hp
-from .errors import ClientError
+from . import settings
+from .errors import ClientError, remember_secret_hyperparameters
 
 DEFAULT_BASE_DIR = "/opt/ml"
 BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
@@ -32,23 +33,51 @@ def base_dir_from(environ=None) -> str:
 def _load_json(path: str, what: str):
     name = os.path.relpath(path, os.path.dirname(os.path.dirname(os.path.dirname(path))))
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         raise ClientError(f"{name} is missing: the platform writes {what} there; create it (see CONTRACT.md section 2).")
     except OSError as exc:
         raise ClientError(f"{name} cannot be read ({exc.strerror}): check its permissions.")
     try:
-        return json.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ClientError(f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
+                          "save the file as UTF-8.") from None
+    try:
+        value = json.loads(text)
+        deep = hp.too_deep(value)
+    except RecursionError:
+        deep = True
     except ValueError as exc:
-        raise ClientError(f"{name} is not valid JSON ({exc}): fix the file.")
+        raise ClientError(f"{name} is not valid JSON ({exc}): fix the file.") from None
+    if deep:
+        raise ClientError(f"{name} nests JSON more than {hp.MAX_NESTING} levels deep: flatten the file.")
+    return value
+
+
+def check_text(where: str, value) -> None:
+    """Every string in ``value`` (keys included) free of NUL characters,
+    which no environment variable or argument can carry (local mode checks
+    a request's fields with it too)."""
+    for text in hp.strings(value):
+        if "\x00" in text:
+            raise ClientError(f"{where} has a NUL character in {text[:60]!r}: remove it.")
+
+
+def check_channel_name(name: str, where: str = "input/config/inputdataconfig.json") -> None:
+    """A channel name is a directory name and part of SM_CHANNEL_* (local mode checks requests with it too)."""
+    if not name or name in (".", "..") or "/" in name or "=" in name or "\x00" in name:
+        raise ClientError(f"{where}: channel name {name[:60]!r} is not usable as a directory and variable name "
+                          "(empty, '.', '..', or holding '/', '=' or NUL): rename the channel, e.g. \"training\".")
 
 
 def count_gpus(environ=None) -> int:
     """GPUs visible to this container (``SAGEMAKER_NUM_GPUS`` overrides)."""
     environ = os.environ if environ is None else environ
-    if environ.get("SAGEMAKER_NUM_GPUS", "").isdigit():
-        return int(environ["SAGEMAKER_NUM_GPUS"])
+    override = settings.number("SAGEMAKER_NUM_GPUS", None, integer=True, environ=environ)
+    if override is not None:
+        return override
     try:  # os.listdir and a PATH walk: glob and shutil cost ~10 ms of imports on every start
         found = [name for name in os.listdir("/proc/driver/nvidia/gpus") if not name.startswith(".")]
     except OSError:
@@ -94,8 +123,12 @@ class Environment:
         raw = _load_json(os.path.join(self.input_config_dir, "hyperparameters.json"), "the job's hyperparameters")
         if not isinstance(raw, dict):
             raise ClientError("input/config/hyperparameters.json must be a JSON object of name to string value.")
+        hp.check_names(raw)
         decoded = hp.decode(raw)
+        check_text("input/config/hyperparameters.json", decoded)
         self.hyperparameters, toolkit = hp.split(decoded)
+        hp.check_toolkit_types(toolkit)
+        remember_secret_hyperparameters(decoded, hp.render)
         self.toolkit_settings = {**hp.TOOLKIT_DEFAULTS, **toolkit}
         self.additional_framework_parameters = {k: v for k, v in toolkit.items() if k not in hp.TOOLKIT_DEFAULTS}
 
@@ -103,6 +136,7 @@ class Environment:
             os.path.join(self.input_config_dir, "resourceconfig.json"), "the host list (resourceconfig.json)"
         )
         self._check_resource_config()
+        check_text("input/config/resourceconfig.json", self.resource_config)
         self.hosts = sorted(self.resource_config["hosts"])
         self.current_host = self.resource_config["current_host"]
         self.network_interface_name = self.resource_config.get("network_interface_name") or "eth0"
@@ -117,6 +151,9 @@ class Environment:
                 "input/config/inputdataconfig.json must map each channel name to an object "
                 '(e.g. {"training": {"TrainingInputMode": "File"}}).'
             )
+        check_text("input/config/inputdataconfig.json", self.input_data_config)
+        for name in self.input_data_config:
+            check_channel_name(name)
         self.channel_input_dirs = {
             name: os.path.join(self.input_data_dir, name) for name in self.input_data_config
         }
@@ -159,6 +196,11 @@ class Environment:
     def user_hyperparameters(self) -> dict:
         """What user code gets as hyperparameters: ``hyperparameters`` less tuning keys."""
         return hp.for_user_code(self.hyperparameters)
+
+    @property
+    def environ(self):
+        """The process environment this job was read from (the ``SAGEMAKER_*`` knobs are in it)."""
+        return self._environ
 
     def setting(self, name: str):
         """A ``sagemaker_*`` toolkit setting, with its default."""

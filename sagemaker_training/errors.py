@@ -171,36 +171,85 @@ class user_code:
 
 # --------------------------------------------------------------------------
 # Redaction
+#
+# What is secret: the value of every environment variable and every
+# hyperparameter whose *name* says so (``aws_secret_access_key``,
+# ``db_password``, ``hf_token``, ``*secret*``, ``*api_key``), and the password
+# of any URL (``http://user:PASS@host``, as in AWS_ENDPOINT_URL). User code
+# still receives the real values; these rules decide what the toolkit prints
+# and writes (logs, forwarded output, ``output/failure``).
 
-_SECRET_ENV_NAMES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+_SECRET_NAME = re.compile(r"(?i)(?:secret|passw(?:or)?d|(?:token|api_?key|private_?key|credentials?)$)")
+# name = value, name: "value", --name value, ['--name', 'value'], "--name","value"
+_NAME = r"[\w.-]*?(?:secret|passw(?:or)?d)[\w.-]*|[\w.-]*?(?:token|api_?key|private_?key|credentials?)(?![\w.-])"
 _SECRET_PATTERN = re.compile(
-    r"(?i)((?:aws_?secret_?access_?key|secret_?access_?key|aws_?session_?token|session_?token|"
-    r"security_?token|x-amz-security-token)[\"']?\s*[:=]\s*[\"']?)([A-Za-z0-9/+=%._-]{8,})"
+    rf"(?i)(?<![\w.-])((?:{_NAME})[\"']?[ \t]*[:=][ \t]*[\"']?|--(?:{_NAME})(?:[\"']?,\s*[\"']?|[\"']?\s+[\"']?))"
+    r"([^\s\"',;&]+)"
 )
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^/\s@]+)(@)")
+_HINTS = ("secret", "passw", "token", "key", "credential")
+_NOT_SECRET = ("true", "false", "none", "null", "yes", "no")
+_MIN_VALUE = 6  # shorter values are redacted only where their name stands beside them
 REDACTED = "****"
+
+_known_values: set[str] = set()  # secret hyperparameters of this job, in every form the toolkit prints
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a variable or hyperparameter named ``name`` holds a secret."""
+    return bool(_SECRET_NAME.search(str(name)))
+
+
+def _worth_matching(value: str) -> bool:
+    """Whether replacing every occurrence of ``value`` is safe: not short, a number or a boolean word."""
+    text = value.strip()
+    if len(text) < _MIN_VALUE or text.lower() in _NOT_SECRET:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return True
+    return False
+
+
+def remember_secret_hyperparameters(hyperparameters: dict, render=str) -> None:
+    """Redact, from now on, the values of this job's secret-named hyperparameters
+    (``render`` gives the other textual forms a value is printed in)."""
+    for name, value in hyperparameters.items():
+        if not is_secret_name(name) or value is None:
+            continue
+        for text in {value if isinstance(value, str) else str(value), render(value)}:
+            if _worth_matching(text):
+                _known_values.add(text)
 
 
 class Redactor:
-    """Removes AWS secret keys and session tokens from text.
+    """Removes secrets from text.
 
-    Two layers: every value of the secret variables in the environment given
-    (exact match, wherever it appears), and anything that looks like
-    ``aws_secret_access_key = VALUE`` / ``"SessionToken": "VALUE"``.
+    Three layers: every value of a secret-named variable in the environment
+    given, a URL's password and every secret hyperparameter remembered
+    (exact match, wherever it appears); then anything that looks like
+    ``secret_name = VALUE``, ``"SessionToken": "VALUE"`` or ``--db_password VALUE``.
     """
 
     def __init__(self, environ=None):
         environ = os.environ if environ is None else environ
-        self.values = sorted(
-            {environ[name] for name in _SECRET_ENV_NAMES if len(environ.get(name, "")) >= 8},
-            key=len,
-            reverse=True,
-        )
+        values = set()
+        for name, value in environ.items():
+            if is_secret_name(name) and _worth_matching(value):
+                values.add(value)
+            if "://" in value and "@" in value:
+                values.update(m.group(2) for m in _URL_PASSWORD.finditer(value) if _worth_matching(m.group(2)))
+        self.values = values
 
     def __call__(self, text: str) -> str:
-        for value in self.values:
+        for value in sorted(self.values | _known_values, key=len, reverse=True):
             if value in text:
                 text = text.replace(value, REDACTED)
-        if "ecret" in text or "oken" in text or "OKEN" in text or "ECRET" in text:
+        if "://" in text and "@" in text:
+            text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+        lowered = text.lower()
+        if any(hint in lowered for hint in _HINTS):
             text = _SECRET_PATTERN.sub(lambda m: m.group(1) + REDACTED, text)
         return text
 

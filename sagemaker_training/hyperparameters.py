@@ -1,4 +1,4 @@
-"""Hyperparameters: decoding both client encodings, splitting, rendering.
+"""Hyperparameters: decoding both client encodings, checking, splitting, rendering.
 
 Every value in hyperparameters.json is a string. The SageMaker Python SDK
 JSON-encodes each value (``"\\"iris.py\\""``, ``"1000"``); API, console and
@@ -6,11 +6,18 @@ Step Functions clients send plain strings (``"iris.py"``). A value is decoded
 as JSON when it parses, otherwise kept as it is. Keys injected by tuning jobs
 (``_tuning_objective_metric`` and friends, any key starting with ``_``) are
 never JSON.
+
+Names must fit in an environment variable name (no ``=``, no NUL); JSON
+values may nest at most ``MAX_NESTING`` levels; the toolkit's file and
+location settings (``sagemaker_program`` ...) must be strings. Arguments are
+sorted by name, as the SageMaker training toolkit sorts them.
 """
 
 from __future__ import annotations
 
 import json
+
+from .errors import ClientError
 
 TOOLKIT_PREFIX = "sagemaker_"
 
@@ -35,18 +42,84 @@ TOOLKIT_DEFAULTS = {
 }
 
 
+# JSON deeper than this (a config file, a hyperparameter's value) is refused:
+# far beyond any real configuration, and well inside what Python's recursive
+# JSON encoder and decoder can take.
+MAX_NESTING = 100
+
+# Toolkit settings that name a file, a module or a location: strings only.
+_STRING_SETTINGS = ("sagemaker_program", "sagemaker_submit_directory", "sagemaker_requirements", "sagemaker_region")
+
+
+def _children(value):
+    if isinstance(value, dict):
+        return [*value.keys(), *value.values()]
+    return value if isinstance(value, list) else ()
+
+
+def too_deep(value, limit: int = MAX_NESTING) -> bool:
+    """Whether lists and objects nest more than ``limit`` levels in ``value``."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in _children(item))
+    return False
+
+
+def strings(value):
+    """Every string in a decoded JSON value, object keys included."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        else:
+            stack.extend(_children(item))
+
+
 def decode_value(key: str, raw):
-    """Decode one value: JSON when it parses, the plain string otherwise."""
+    """Decode one value: JSON when it parses, the plain string otherwise.
+
+    JSON nested more than MAX_NESTING levels is a ClientError.
+    """
     if not isinstance(raw, str) or key.startswith("_"):
         return raw
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+        deep = too_deep(value)
+    except RecursionError:
+        deep = True
     except ValueError:
         return raw
+    if deep:
+        raise ClientError(f"hyperparameter {key[:60]!r} is JSON nested more than {MAX_NESTING} levels deep: "
+                          "flatten its value.")
+    return value
 
 
 def decode(raw: dict) -> dict:
     return {key: decode_value(key, value) for key, value in raw.items()}
+
+
+def check_names(raw: dict) -> None:
+    """Every name usable as an argument and in an SM_HP_* variable name."""
+    for name in raw:
+        if "=" in name or "\x00" in name:
+            raise ClientError(f"hyperparameter name {name[:60]!r} holds {'=' if '=' in name else 'a NUL character'}, "
+                              "which no environment variable name can: rename the hyperparameter.")
+
+
+def check_toolkit_types(toolkit: dict) -> None:
+    """The toolkit's file and location settings are strings (or absent)."""
+    for name in _STRING_SETTINGS:
+        value = toolkit.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ClientError(f"hyperparameter {name} must be a string (a file, module or location name), not "
+                              f"{type(value).__name__} {json.dumps(value)[:60]}: set it to a name such as "
+                              "\"train.py\".")
 
 
 def split(decoded: dict) -> tuple[dict, dict]:
@@ -89,8 +162,10 @@ def render_arg(value) -> str:
 
 
 def to_cmd_args(hyperparameters: dict) -> list[str]:
-    """``--name value`` pairs, in the order given."""
+    """``--name value`` pairs sorted by name, as sagemaker_training.mapping.to_cmd_args
+    writes them: a one-character name is ``-x``, an empty one an empty string."""
     args: list[str] = []
-    for name, value in hyperparameters.items():
-        args.extend((f"--{name}", render_arg(value)))
+    for name in sorted(hyperparameters):
+        flag = f"--{name}" if len(name) > 1 else f"-{name}" if name else ""
+        args.extend((flag, render_arg(hyperparameters[name])))
     return args

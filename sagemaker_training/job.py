@@ -18,13 +18,13 @@ import sys
 import time
 import traceback
 
-from . import distributed, entry_point, frameworks, logs
+from . import distributed, entry_point, frameworks, logs, mpi
 from ._record import Record
 from .environment import Environment, base_dir_from
 from .errors import ClientError, Redactor, ToolkitError, TrainingError
-from .processes import Outcome, signal_name, supervise
-
-FAILURE_LIMIT = 1024 * 32
+from .processes import grace_seconds, supervise
+from .report import FAILURE_LIMIT, outcome_report, write_report  # noqa: F401 - FAILURE_LIMIT: tests read it here
+from .stopping import StopGuard, Stopped
 
 
 class Job(Record):
@@ -37,34 +37,23 @@ class Job(Record):
         self.addresses = addresses
 
 
-def write_report(output_dir: str, failure: str | None) -> None:
-    """``output/success`` (empty) or ``output/failure`` with the reason."""
-    os.makedirs(output_dir, exist_ok=True)
-    for stale in ("success", "failure"):
-        try:
-            os.remove(os.path.join(output_dir, stale))
-        except FileNotFoundError:
-            pass
-    name = "success" if failure is None else "failure"
-    tmp = os.path.join(output_dir, f".{name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("" if failure is None else Redactor()(failure)[:FAILURE_LIMIT])
-    os.replace(tmp, os.path.join(output_dir, name))
-
-
-def prepare(env: Environment, log) -> Job:
-    """Everything before the user's code runs: hosts, code, requirements."""
+def prepare(env: Environment, log, guard: StopGuard | None = None) -> Job:
+    """Everything before the user's code runs: hosts, code, requirements.
+    ``guard.phase`` follows the work, for the reason of a stop."""
+    guard = guard or StopGuard()  # not entered: only holds the phase
     addresses = {}
     if env.is_distributed:
+        guard.phase = "resolving the hosts"
         log.info("resolving hosts %s", ", ".join(env.hosts))
         addresses = distributed.resolve_hosts(env.hosts)
     for path in (env.model_dir, env.output_data_dir, env.output_intermediate_dir):
         os.makedirs(path, exist_ok=True)
     if env.module_dir:
+        guard.phase = f"fetching the code from {env.module_dir}"
         log.info("fetching the code from %s", env.module_dir)
-        from . import storage  # noqa: PLC0415 - keeps boto3 out of jobs without S3
+        from . import submit_dir  # noqa: PLC0415 - keeps boto3 out of jobs without S3
 
-        storage.fetch_submit_dir(env.module_dir, env.code_dir, env.region)
+        submit_dir.fetch_submit_dir(env.module_dir, env.code_dir, env.region)
     elif not os.path.isdir(env.code_dir):
         raise ClientError(
             "hyperparameter sagemaker_submit_directory is not set and there is no code directory "
@@ -72,45 +61,96 @@ def prepare(env: Environment, log) -> Job:
         )
     entry_point.locate(env.code_dir, env.user_entry_point)
     requirements = env.setting("sagemaker_requirements") or "requirements.txt"
+    guard.phase = f"installing {requirements}"
     if entry_point.install_requirements(env.code_dir, requirements):
         log.info("installed %s", requirements)
     if entry_point.is_installable(env.code_dir):
+        guard.phase = "installing the submit directory as a package"
         log.info("installing the submit directory as a package")
         entry_point.install_package(env.code_dir)
     return Job(env=env, addresses=addresses)
 
 
-def outcome_reason(outcome: Outcome) -> tuple[str, int]:
-    """(failure text, exit code) of an unsuccessful outcome."""
-    if outcome.failure is not None:
-        return outcome.failure.reason(), outcome.failure.exit_code
-    if outcome.stopped_by is not None:
-        name = signal_name(outcome.stopped_by)
-        return (f"Stopped: the container received {name} (StopTrainingJob, a spot interruption or the "
-                f"max run time); the training processes were asked to stop and save their state.\n",
-                128 + outcome.stopped_by)
-    return "Stopped: the job ran past its deadline.\n", 124
+def clear_previous_run(base_dir: str, log) -> None:
+    """When a run of ``train`` already ended in this base dir (its report is
+    there), remove what it left: the report, model/ and output/data/ contents,
+    so that nothing stale passes for this run's result (symbolic links are
+    removed, never followed)."""
+    import shutil  # noqa: PLC0415 - only for a re-run
+
+    output_dir = os.path.join(base_dir, "output")
+    reports = [os.path.join(output_dir, name) for name in ("success", "failure")]
+    if not any(os.path.lexists(path) for path in reports):
+        return
+    log.info("removing the report and artifacts of a previous run in %s", base_dir)
+    for path in reports:
+        if os.path.lexists(path):
+            os.remove(path)
+    for directory in (os.path.join(base_dir, "model"), os.path.join(output_dir, "data")):
+        if os.path.islink(directory) or not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.remove(entry.path)
 
 
-def run(environ=None) -> int:
+def run(environ=None, *, exit_if_stuck: bool = False) -> int:
+    """One host's job to its report; returns the exit code.
+
+    SIGTERM and SIGINT are handled from the first line (:mod:`.stopping`):
+    before the training processes start they stop the work under way and the
+    job reports the stop; then the supervisor passes them on. With
+    ``exit_if_stuck`` (the ``train`` command) work that does not unwind
+    within a few seconds of the signal ends the process, after the report.
+    """
     environ = os.environ if environ is None else environ
+    with StopGuard(on_stuck=_report_and_exit(base_dir_from(environ)) if exit_if_stuck else None) as guard:
+        return _run(environ, guard)
+
+
+def _report_and_exit(base_dir: str):
+    """The guard's ``on_stuck``: the report of the stop, then the end of the process."""
+
+    def on_stuck(stopped: Stopped) -> None:
+        try:
+            write_report(os.path.join(base_dir, "output"), stopped.reason())
+        finally:
+            sys.stderr.write(f"sagemaker_training: {stopped.reason()}")
+            sys.stderr.flush()
+            os._exit(stopped.exit_code)
+
+    return on_stuck
+
+
+def _run(environ, guard: StopGuard) -> int:
     started = time.monotonic()
     log = logs.configure()
     base_dir = base_dir_from(environ)
     output_dir = os.path.join(base_dir, "output")
+    echo = True  # the reason's details go to stderr too, unless the children's output already showed them
     try:
+        guard.phase = "reading the job's configuration"
+        clear_previous_run(base_dir, log)
         env = Environment(base_dir, environ)
+        grace = grace_seconds(environ)
         log.setLevel(env.log_level)
         runner = frameworks.load(environ.get("SAGEMAKER_FRAMEWORK"))
-        job = prepare(env, log)
-        plan = runner.plan(job)
+        job = prepare(env, log, guard)
+        guard.phase = "starting the training processes"
+        plan = mpi.plan(job) if mpi.enabled(env) else runner.plan(job)  # MPI: one place, every framework
         log.info("starting %s on %s", plan.description or "training", env.current_host)
-        outcome = supervise(plan.specs, on_mains_done=plan.on_mains_done)
+        outcome = supervise(plan.specs, grace=grace, on_mains_done=plan.on_mains_done)
+        guard.disarm()
         if outcome.ok:
             write_report(output_dir, None)
             log.info("training succeeded in %.1fs", time.monotonic() - started)
             return 0
-        reason, code = outcome_reason(outcome)
+        reason, code = outcome_report(outcome)
+        echo = False  # the stderr tail in the reason was streamed as it came
+    except Stopped as exc:
+        reason, code = exc.reason(), exc.exit_code
     except TrainingError as exc:
         reason, code = exc.reason(), exc.exit_code or 1
     except Exception as exc:  # noqa: BLE001 - a bug of ours still gets a failure file
@@ -121,7 +161,7 @@ def run(environ=None) -> int:
     except OSError as exc:
         log.error("could not write %s/failure: %s", output_dir, exc)
     log.error("training failed: %s", reason.splitlines()[0] if reason else "")
-    if len(reason.splitlines()) > 1:
+    if echo and len(reason.splitlines()) > 1:
         sys.stderr.write(Redactor()(reason))
         sys.stderr.flush()
     return code
@@ -134,7 +174,11 @@ def main(argv=None) -> None:
     if argv:
         sys.stderr.write(f"usage: train (no arguments; the job is read from $SAGEMAKER_BASE_DIR), got {argv}\n")
         sys.exit(2)
-    sys.exit(run())
+    code = run(exit_if_stuck=True)
+    # Leftover threads (an S3 transfer abandoned by a stop) must not hold the exit: the report is written.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ shape (what ``boto3.client("sagemaker").create_training_job(**body)`` takes,
 and what DescribeTrainingJob echoes back). :func:`validate` checks it the way
 the API does, before anything starts, and raises :class:`RequestError` with
 one line that names the field (``ResourceConfig.InstanceCount must be at
-least 1, got 0``). The flags form (:func:`request_from_flags`) builds the same
-body, the way the SageMaker Python SDK's ``fit()`` does.
+least 1, got 0``). The flags form (local_flags.py) builds the same body, the
+way the SageMaker Python SDK's ``fit()`` does.
 
 Local mode extends the API in two places only: a channel's ``S3Uri`` and
 ``OutputDataConfig.S3OutputPath`` may also be a local path or ``file://``
@@ -18,31 +18,39 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from dataclasses import dataclass, field
+
+from . import storage
+from .environment import check_channel_name, check_text
+from .errors import ClientError
+from .hyperparameters import check_names, decode_value
 
 FRAMEWORKS = ("tensorflow", "mxnet")
 SCRIPT = "script"  # --framework script: the plain script runner, no framework
 DEFAULT_MAX_RUN = 24 * 60 * 60  # the API's default MaxRuntimeInSeconds
+MAX_RUN_LIMIT = 28 * 24 * 60 * 60  # the platform's longest MaxRuntimeInSeconds (28 days)
+TOOLKIT_ENV_PREFIX = "SAGEMAKER_"  # the toolkit's own knobs: local mode sets them, a request may not
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_VOLUME_GB = 30
 ACCOUNT = "000000000000"  # the fake account of ARNs and default buckets
 
 _JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9.\-_]{1,64}$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,511}$")  # the API's pattern for Environment keys
 _ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 
 # Top-level request fields the API knows. Local mode acts on the first group,
 # echoes the second (they change nothing on one machine), refuses the rest.
 _USED = {
     "TrainingJobName", "AlgorithmSpecification", "HyperParameters", "InputDataConfig", "OutputDataConfig",
-    "ResourceConfig", "StoppingCondition", "RoleArn", "Environment",
+    "ResourceConfig", "StoppingCondition", "RoleArn", "Environment", "CheckpointConfig",
 }
 _ECHOED = {
     "Tags", "VpcConfig", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
     "EnableManagedSpotTraining", "DebugHookConfig", "DebugRuleConfigurations", "ProfilerConfig",
     "ProfilerRuleConfigurations", "ExperimentConfig", "TensorBoardOutputConfig", "RetryStrategy",
+    "RemoteDebugConfig", "InfraCheckConfig", "SessionChainingConfig", "MlflowConfig", "ModelPackageConfig",
+    "ServerlessJobConfig",
 }
 
 
@@ -52,8 +60,18 @@ class RequestError(Exception):
     exit_code = 2
 
 
-def _fail(message: str):
+def fail(message: str):
     raise RequestError(" ".join(message.split()))
+
+
+def _host_rule(check, *args, field: str | None = None) -> None:
+    """A rule the host's ``train`` applies to its config files, applied to the
+    request before anything starts: its ClientError becomes a bad request
+    (after ``field``, when its message does not start with the field)."""
+    try:
+        check(*args)
+    except ClientError as exc:
+        fail(f"{field}: {exc}" if field else str(exc))
 
 
 @dataclass
@@ -74,7 +92,7 @@ class Channel:
         """This channel's entry in inputdataconfig.json."""
         config = {
             "TrainingInputMode": self.input_mode,
-            "S3DistributionType": self.distribution,
+            "S3DistributionType": self.distribution,  # the container's name for S3DataDistributionType
             "RecordWrapperType": self.record_wrapper,
         }
         if self.content_type:
@@ -96,6 +114,7 @@ class TrainingRequest:
     instance_count: int
     max_run: int
     environment: dict = field(default_factory=dict)
+    checkpoint: object = None  # local_checkpoints.CheckpointConfig, from CheckpointConfig
 
     @property
     def hosts(self) -> list[str]:
@@ -110,8 +129,10 @@ class TrainingRequest:
         uris = [c.uri for c in self.channels if c.is_s3]
         if self.output_path.startswith("s3://"):
             uris.append(self.output_path)
+        if self.checkpoint is not None:
+            uris.append(self.checkpoint.s3_uri)
         for key in ("sagemaker_submit_directory", "checkpoint_path"):
-            value = decode_hyperparameter(self.hyperparameters.get(key))
+            value = decode_value(key, self.hyperparameters.get(key))
             if isinstance(value, str) and value.startswith("s3://"):
                 uris.append(value)
         return uris
@@ -126,25 +147,21 @@ class TrainingRequest:
 # Locations
 
 
-def join_location(base: str, *parts: str) -> str:
-    if base.startswith("s3://"):
-        return "/".join([base.rstrip("/"), *parts])
-    return os.path.join(base, *parts)
+join_location = storage.join
 
 
 def split_s3(uri: str, field_name: str) -> tuple[str, str]:
-    """(bucket, key) of an s3:// URI, or a RequestError naming the field."""
-    rest = uri[len("s3://"):]
-    bucket, _, key = rest.partition("/")
-    if not _BUCKET.match(bucket):
-        _fail(f"{field_name}: {uri!r} does not name a valid S3 bucket (s3://bucket/prefix).")
-    return bucket, key
+    """(bucket, key) of an s3:// URI (storage's one parser), or a RequestError naming the field."""
+    try:
+        return storage.parse_s3_uri(uri, field_name)
+    except ClientError as exc:
+        fail(exc.message)
 
 
 def normalize_location(value, field_name: str, what: str) -> str:
     """An s3:// URI kept as it is, or a local path / file:// URI made absolute."""
     if not isinstance(value, str) or not value.strip():
-        _fail(f"{field_name} is required: {what}.")
+        fail(f"{field_name} is required: {what}.")
     value = value.strip()
     if value.startswith("s3://"):
         split_s3(value, field_name)
@@ -152,30 +169,8 @@ def normalize_location(value, field_name: str, what: str) -> str:
     if value.startswith("file://"):
         value = value[len("file://"):]
     elif re.match(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://", value):
-        _fail(f"{field_name}: {value!r} is neither an s3:// URI nor a local path.")
+        fail(f"{field_name}: {value!r} is neither an s3:// URI nor a local path.")
     return os.path.abspath(os.path.expanduser(value))
-
-
-# ---------------------------------------------------------------------------
-# Hyperparameters
-
-
-def decode_hyperparameter(value):
-    """A request's hyperparameter string as the toolkit reads it (JSON when it parses)."""
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def parse_cli_value(text: str):
-    """A value typed on the command line: JSON when it parses (``0.1``, ``[1, 2]``), else the text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 # ---------------------------------------------------------------------------
@@ -192,34 +187,38 @@ def _object(body: dict, name: str, required: bool = True) -> dict:
     value = body.get(name)
     if value is None:
         if required:
-            _fail(f"{name} is required.")
+            fail(f"{name} is required.")
         return {}
     if not isinstance(value, dict):
-        _fail(f"{name} must be a JSON object, got {type(value).__name__}.")
+        fail(f"{name} must be a JSON object, got {type(value).__name__}.")
     return value
+
+
+def _check_hyperparameter_value(key: str, value: str) -> None:
+    check_text(f"HyperParameters.{key}", decode_value(key, value))
 
 
 def _int(value, field_name: str, minimum: int, maximum: int | None = None, default=None) -> int:
     if value is None and default is not None:
         return default
     if value is None:
-        _fail(f"{field_name} is required.")
+        fail(f"{field_name} is required.")
     if isinstance(value, bool) or not isinstance(value, int):
-        _fail(f"{field_name} must be an integer, got {json.dumps(value)}.")
+        fail(f"{field_name} must be an integer, got {json.dumps(value)}.")
     if value < minimum:
-        _fail(f"{field_name} must be at least {minimum}, got {value}.")
+        fail(f"{field_name} must be at least {minimum}, got {value}.")
     if maximum is not None and value > maximum:
-        _fail(f"{field_name} must be at most {maximum}, got {value}.")
+        fail(f"{field_name} must be at most {maximum}, got {value}.")
     return value
 
 
 def _string(value, field_name: str, required: bool = True) -> str | None:
     if value is None or value == "":
         if required:
-            _fail(f"{field_name} is required.")
+            fail(f"{field_name} is required.")
         return None
     if not isinstance(value, str):
-        _fail(f"{field_name} must be a string, got {json.dumps(value)}.")
+        fail(f"{field_name} must be a string, got {json.dumps(value)}.")
     return value
 
 
@@ -227,9 +226,9 @@ def _choice(value, field_name: str, choices, default: str, unsupported=()) -> st
     if value is None:
         return default
     if value in unsupported:
-        _fail(f"{field_name}={value} is not supported in local mode; use {default}.")
+        fail(f"{field_name}={value} is not supported in local mode; use {default}.")
     if value not in choices:
-        _fail(f"{field_name} must be one of {', '.join(choices)}, got {json.dumps(value)}.")
+        fail(f"{field_name} must be one of {', '.join(choices)}, got {json.dumps(value)}.")
     return value
 
 
@@ -238,37 +237,43 @@ def _channels(body: dict) -> list[Channel]:
     if config is None:
         return []
     if not isinstance(config, list):
-        _fail("InputDataConfig must be a list of channels.")
+        fail("InputDataConfig must be a list of channels.")
     if len(config) > 20:
-        _fail(f"InputDataConfig has {len(config)} channels; at most 20 are allowed.")
+        fail(f"InputDataConfig has {len(config)} channels; at most 20 are allowed.")
     channels, seen = [], set()
     for i, entry in enumerate(config):
         where = f"InputDataConfig[{i}]"
         if not isinstance(entry, dict):
-            _fail(f"{where} must be a JSON object with ChannelName and DataSource.")
+            fail(f"{where} must be a JSON object with ChannelName and DataSource.")
         name = _string(entry.get("ChannelName"), f"{where}.ChannelName")
         if not _CHANNEL_NAME.match(name):
-            _fail(f"{where}.ChannelName {name!r} may only use letters, digits, '.', '-' and '_' (at most 64).")
+            fail(f"{where}.ChannelName {name!r} may only use letters, digits, '.', '-' and '_' (at most 64).")
+        _host_rule(check_channel_name, name, f"{where}.ChannelName")
         if name in seen:
-            _fail(f"{where}.ChannelName {name!r} is used by two channels.")
+            fail(f"{where}.ChannelName {name!r} is used by two channels.")
         seen.add(name)
         source = entry.get("DataSource")
         if not isinstance(source, dict):
-            _fail(f"{where}.DataSource is required (an object with S3DataSource).")
+            fail(f"{where}.DataSource is required (an object with S3DataSource).")
         if "S3DataSource" not in source:
             other = next(iter(source), None)
             if other:
-                _fail(f"{where}.DataSource.{other} is not supported in local mode; use S3DataSource.")
-            _fail(f"{where}.DataSource.S3DataSource is required.")
+                fail(f"{where}.DataSource.{other} is not supported in local mode; use S3DataSource.")
+            fail(f"{where}.DataSource.S3DataSource is required.")
         s3 = source["S3DataSource"]
         if not isinstance(s3, dict):
-            _fail(f"{where}.DataSource.S3DataSource must be a JSON object with S3Uri.")
+            fail(f"{where}.DataSource.S3DataSource must be a JSON object with S3Uri.")
         uri_field = f"{where}.DataSource.S3DataSource.S3Uri"
         uri = normalize_location(s3.get("S3Uri"), uri_field, f"the S3 prefix (or local path) of channel {name!r}")
         _choice(s3.get("S3DataType"), f"{where}.DataSource.S3DataSource.S3DataType",
                 ("S3Prefix", "ManifestFile", "AugmentedManifestFile"), "S3Prefix",
                 unsupported=("ManifestFile", "AugmentedManifestFile"))
-        distribution = _choice(s3.get("S3DistributionType"), f"{where}.DataSource.S3DataSource.S3DistributionType",
+        if "S3DistributionType" in s3:
+            fail(f"{where}.DataSource.S3DataSource.S3DistributionType is not a field of S3DataSource: the API's "
+                  "name is S3DataDistributionType (S3DistributionType is only the container's "
+                  "inputdataconfig.json name).")
+        distribution = _choice(s3.get("S3DataDistributionType"),
+                               f"{where}.DataSource.S3DataSource.S3DataDistributionType",
                                ("FullyReplicated", "ShardedByS3Key"), "FullyReplicated")
         mode = _choice(entry.get("InputMode"), f"{where}.InputMode", ("File", "Pipe", "FastFile"),
                        body["AlgorithmSpecification"].get("TrainingInputMode", "File"), unsupported=("Pipe",))
@@ -284,46 +289,48 @@ def _channels(body: dict) -> list[Channel]:
 def validate(body, framework: str | None = None) -> TrainingRequest:
     """Check a request as the API would; ``framework`` (from --framework) overrides the image's."""
     if not isinstance(body, dict):
-        _fail("the request must be a JSON object (a CreateTrainingJob request body).")
+        fail("the request must be a JSON object (a CreateTrainingJob request body).")
     unknown = sorted(set(body) - _USED - _ECHOED)
     if unknown:
-        _fail(f"{unknown[0]} is not a CreateTrainingJob field local mode knows "
+        fail(f"{unknown[0]} is not a CreateTrainingJob field local mode knows "
               f"(known: {', '.join(sorted(_USED))}).")
 
     job_name = _string(body.get("TrainingJobName"), "TrainingJobName")
     if not _JOB_NAME.match(job_name):
-        _fail(f"TrainingJobName {job_name!r} must be 1-63 letters, digits and hyphens, "
+        fail(f"TrainingJobName {job_name!r} must be 1-63 letters, digits and hyphens, "
               "starting with a letter or digit.")
 
     algo = _object(body, "AlgorithmSpecification")
     if algo.get("AlgorithmName"):
-        _fail("AlgorithmSpecification.AlgorithmName (a marketplace algorithm) is not supported in local mode; "
+        fail("AlgorithmSpecification.AlgorithmName (a marketplace algorithm) is not supported in local mode; "
               "give AlgorithmSpecification.TrainingImage.")
     image = _string(algo.get("TrainingImage"), "AlgorithmSpecification.TrainingImage")
     if algo.get("TrainingInputMode") is None:
-        _fail("AlgorithmSpecification.TrainingInputMode is required (File).")
+        fail("AlgorithmSpecification.TrainingInputMode is required (File).")
     _choice(algo["TrainingInputMode"], "AlgorithmSpecification.TrainingInputMode", ("File", "Pipe", "FastFile"),
             "File", unsupported=("Pipe",))
     if framework is None:
         framework = framework_from_image(image)
         if framework is None:
-            _fail(f"AlgorithmSpecification.TrainingImage {image!r} names no framework this toolkit runs: "
+            fail(f"AlgorithmSpecification.TrainingImage {image!r} names no framework this toolkit runs: "
                   f"use an image URI containing {' or '.join(FRAMEWORKS)}, or pass --framework.")
     elif framework not in (*FRAMEWORKS, SCRIPT):
-        _fail(f"--framework {framework!r} is not a framework this toolkit runs "
+        fail(f"--framework {framework!r} is not a framework this toolkit runs "
               f"(one of: {', '.join((*FRAMEWORKS, SCRIPT))}).")
 
     hyperparameters = _object(body, "HyperParameters", required=False)
     if len(hyperparameters) > 100:
-        _fail(f"HyperParameters has {len(hyperparameters)} entries; at most 100 are allowed.")
+        fail(f"HyperParameters has {len(hyperparameters)} entries; at most 100 are allowed.")
     for key, value in hyperparameters.items():
         if len(key) > 256:
-            _fail(f"HyperParameters: the name {key[:40]!r}... is longer than 256 characters.")
+            fail(f"HyperParameters: the name {key[:40]!r}... is longer than 256 characters.")
         if not isinstance(value, str):
-            _fail(f"HyperParameters.{key} must be a string, got {json.dumps(value)} "
+            fail(f"HyperParameters.{key} must be a string, got {json.dumps(value)} "
                   f"(the API takes strings; JSON-encode the value: {json.dumps(json.dumps(value))}).")
         if len(value) > 2500:
-            _fail(f"HyperParameters.{key} is longer than 2500 characters.")
+            fail(f"HyperParameters.{key} is longer than 2500 characters.")
+        _host_rule(_check_hyperparameter_value, key, value)
+    _host_rule(check_names, hyperparameters, field="HyperParameters")
 
     channels = _channels(body)
 
@@ -339,19 +346,29 @@ def validate(body, framework: str | None = None) -> TrainingRequest:
 
     stopping = _object(body, "StoppingCondition")
     max_run = _int(stopping.get("MaxRuntimeInSeconds"), "StoppingCondition.MaxRuntimeInSeconds", 1,
-                   default=DEFAULT_MAX_RUN)
+                   MAX_RUN_LIMIT, default=DEFAULT_MAX_RUN)
 
     role = _string(body.get("RoleArn"), "RoleArn", required=False)
     if role is not None and not _ROLE_ARN.match(role):
-        _fail(f"RoleArn {role!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME).")
+        fail(f"RoleArn {role!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME).")
 
     environment = _object(body, "Environment", required=False)
     for key, value in environment.items():
         if not isinstance(value, str):
-            _fail(f"Environment.{key} must be a string, got {json.dumps(value)}.")
+            fail(f"Environment.{key} must be a string, got {json.dumps(value)}.")
+        if not _ENV_NAME.match(key):
+            fail(f"Environment: the name {key[:60]!r} is not a variable name (a letter or '_', then letters, "
+                  "digits and '_'): rename it.")
+        _host_rule(check_text, f"Environment.{key}", value)
+    ours = sorted(key for key in environment if key.upper().startswith(TOOLKIT_ENV_PREFIX))
+    if ours:
+        fail(f"Environment sets {', '.join(ours)}: {TOOLKIT_ENV_PREFIX}* variables configure the toolkit "
+              "itself (base dir, ports, timeouts), which local mode sets for each host; remove "
+              f"{'it' if len(ours) == 1 else 'them'} from the request.")
 
+    from .local_checkpoints import read  # noqa: PLC0415 - it uses fail() from here
     return TrainingRequest(
-        body=body, job_name=job_name, image=image, framework=framework, hyperparameters=dict(hyperparameters),
+        checkpoint=read(body, fail), body=body, job_name=job_name, image=image, framework=framework, hyperparameters=dict(hyperparameters),
         channels=channels, output_path=output_path, instance_count=instance_count, max_run=max_run,
         environment=dict(environment),
     )
@@ -368,134 +385,15 @@ def load_request(path: str) -> dict:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
     except OSError as exc:
-        _fail(f"--request {path}: cannot read it ({exc.strerror}).")
+        fail(f"--request {path}: cannot read it ({exc.strerror}).")
+    except UnicodeDecodeError as exc:
+        fail(f"--request {path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
+              f"{exc.start}): save the request as UTF-8 JSON.")
     try:
         body = json.loads(text)
     except ValueError as exc:
-        _fail(f"--request {path} is not valid JSON ({exc}).")
+        fail(f"--request {path} is not valid JSON ({exc}).")
+    except RecursionError:
+        fail(f"--request {path} nests its JSON too deeply to read: a CreateTrainingJob request is a few "
+              "levels deep.")
     return body
-
-
-# ---------------------------------------------------------------------------
-# The flags form: what the SDK's estimator + fit() send
-
-
-def default_job_name(framework: str) -> str:
-    """``sagemaker-tensorflow-2024-05-01-12-00-00-123``, as the SDK names jobs."""
-    now = time.time()
-    stamp = time.strftime("%Y-%m-%d-%H-%M-%S", time.gmtime(now))
-    return f"sagemaker-{framework}-{stamp}-{int(now * 1000) % 1000:03d}"
-
-
-def image_for(framework: str) -> str:
-    """The image docker/build.sh tags for a framework (CPU)."""
-    return f"sagemaker-training-{framework}:cpu"
-
-
-def parse_pairs(values, flag: str, default_name: str | None = None) -> list[tuple[str, str]]:
-    pairs = []
-    for item in values or []:
-        name, sep, value = item.partition("=")
-        if not sep or "://" in name or os.sep in name:
-            if default_name is None:
-                _fail(f"{flag} {item!r} must be NAME=VALUE.")
-            name, value = default_name, item
-        if not name:
-            _fail(f"{flag} {item!r} has an empty name.")
-        pairs.append((name, value))
-    return pairs
-
-
-@dataclass
-class SourceCode:
-    """The user code the flags form packs: a directory (or one file) and the entry point in it."""
-
-    source_dir: str | None  # None: only the entry point file is packed
-    entry_point: str  # path of the entry point relative to source_dir (or its file name)
-    entry_path: str  # absolute path of the entry point file
-    upload_to: str  # s3:// URI or local path of sourcedir.tar.gz
-
-
-def request_from_flags(args, region: str, default_output: str | None) -> tuple[dict, SourceCode]:
-    """(request body, code to pack and upload), as the SDK's estimator and fit() build them."""
-    framework = args.framework
-    if not framework:
-        _fail("--framework is required with --entry-point (tensorflow, mxnet or script).")
-    if framework not in (*FRAMEWORKS, SCRIPT):
-        _fail(f"--framework {framework!r} is not a framework this toolkit runs "
-              f"(one of: {', '.join((*FRAMEWORKS, SCRIPT))}).")
-
-    if args.source_dir:
-        source_dir = os.path.abspath(os.path.expanduser(args.source_dir))
-        if not os.path.isdir(source_dir):
-            _fail(f"--source-dir {args.source_dir}: no such directory.")
-        entry_path = os.path.join(source_dir, args.entry_point)
-        if not os.path.isfile(entry_path):
-            _fail(f"--entry-point {args.entry_point}: no such file in --source-dir {args.source_dir} "
-                  "(give it relative to the source dir).")
-        entry_point = os.path.relpath(entry_path, source_dir)
-    else:
-        source_dir = None
-        entry_path = os.path.abspath(os.path.expanduser(args.entry_point))
-        if not os.path.isfile(entry_path):
-            _fail(f"--entry-point {args.entry_point}: no such file.")
-        entry_point = os.path.basename(entry_path)
-
-    job_name = args.job_name or default_job_name(framework)
-    output = args.output_path or default_output
-    if not output:
-        _fail("--output-path is required (s3://bucket/prefix or a local directory) unless --embedded-s3 is on.")
-    output = normalize_location(output, "--output-path", "where the model artifacts go")
-    code_base = normalize_location(args.code_location, "--code-location", "") if args.code_location else output
-    code_uri = join_location(code_base, job_name, "source", "sourcedir.tar.gz")
-
-    hyperparameters: dict = {}
-    for name, value in parse_pairs(args.hyperparameter, "--hyperparameter"):
-        hyperparameters[name] = parse_cli_value(value)
-    for name in ("training_steps", "evaluation_steps", "checkpoint_path"):
-        value = getattr(args, name)
-        if value is not None:
-            hyperparameters[name] = value
-    hyperparameters.update({
-        "sagemaker_program": entry_point,
-        "sagemaker_submit_directory": code_uri,
-        "sagemaker_region": region,
-        "sagemaker_job_name": job_name,
-        "sagemaker_container_log_level": 20,
-    })
-    encoded = {k: json.dumps(v) for k, v in hyperparameters.items()}
-
-    channels = []
-    for name, uri in parse_pairs(args.channel, "--channel", default_name="training"):
-        location = normalize_location(uri, f"--channel {name}", "an s3:// prefix or a local path")
-        channels.append({
-            "ChannelName": name,
-            "DataSource": {"S3DataSource": {
-                "S3DataType": "S3Prefix",
-                "S3Uri": location if location.startswith("s3://") else f"file://{location}",
-                "S3DistributionType": "FullyReplicated",
-            }},
-        })
-
-    body = {
-        "TrainingJobName": job_name,
-        "AlgorithmSpecification": {
-            "TrainingImage": image_for(framework),
-            "TrainingInputMode": "File",
-        },
-        "HyperParameters": encoded,
-        "InputDataConfig": channels,
-        "OutputDataConfig": {"S3OutputPath": output if output.startswith("s3://") else f"file://{output}"},
-        "ResourceConfig": {
-            "InstanceCount": args.instance_count,
-            "InstanceType": args.instance_type,
-            "VolumeSizeInGB": args.volume_size,
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": args.max_run},
-    }
-    if args.role:
-        body["RoleArn"] = args.role
-    if not channels:
-        del body["InputDataConfig"]
-    return body, SourceCode(source_dir=source_dir, entry_point=entry_point, entry_path=entry_path,
-                            upload_to=code_uri)

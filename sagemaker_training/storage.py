@@ -1,112 +1,40 @@
 """Where the user's code and the job's artifacts live: S3, ``file://``, local paths.
 
-boto3 is imported only inside the functions that talk to S3, so a job whose
-code is already local never pays for it.
-
-The S3 client is built from the environment at call time:
-
-* endpoint: ``AWS_ENDPOINT_URL_S3``, else ``AWS_ENDPOINT_URL``, else
-  ``S3_ENDPOINT_URL`` (a custom endpoint also gets path-style addressing, as
-  local S3 servers expect);
-* region: the argument (``sagemaker_region``), else ``AWS_REGION``, else
-  ``AWS_DEFAULT_REGION``, else ``us-east-1``;
-* retries: botocore's ``standard`` mode, ``SAGEMAKER_S3_MAX_ATTEMPTS``
-  attempts in all (default 8), with exponential backoff and jitter, on
-  throttling, 5xx answers, timeouts and dropped connections.
-
-Failures become one-line errors: a missing bucket or key, or a refused
-permission, is a ``ClientError`` naming the URI (the job's input is wrong);
-an endpoint that cannot be reached or keeps failing after the retries is a
-``PlatformError`` naming the endpoint. Credentials never appear in either.
+This is the only module that talks to S3 or copies between locations: the
+submit dir (submit_dir.py), local mode's channels and artifacts and the
+TensorFlow checkpoint mirror all go through it. Listing (:func:`list_files`,
+:func:`list_prefix`), downloading (:func:`fetch`, :func:`download_file`,
+:func:`download_prefix`, each with an optional ``progress(nbytes)``
+callback), uploading (:func:`store`, :func:`upload_file`,
+:func:`upload_directory`) and mirroring a directory (:func:`sync_directory`).
+One rule (:func:`relative_parts`) refuses, naming it, a key that would land
+outside its destination. The client, its configuration from the environment
+and the translation of boto3's errors into ours live in s3_connection.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import tempfile
-import urllib.parse
+import stat
+from dataclasses import dataclass
 
-from .errors import ClientError, PlatformError, Redactor
-
-ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL")
-MAX_ATTEMPTS_ENV = "SAGEMAKER_S3_MAX_ATTEMPTS"
-DEFAULT_MAX_ATTEMPTS = 8
-DEFAULT_REGION = "us-east-1"
-CONNECT_TIMEOUT_SECONDS = 10
-READ_TIMEOUT_SECONDS = 60
-
-_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
-_DENIED_CODES = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId",
-                 "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "AccountProblem"}
-_REGION_CODES = {"301", "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
+from .errors import ClientError
+from .s3_connection import (  # noqa: F401 - the S3 vocabulary callers use through storage
+    DEFAULT_MAX_ATTEMPTS, ENDPOINT_VARIABLES, MAX_ATTEMPTS_ENV, _bucket_exists, endpoint_url, is_s3, max_attempts,
+    parse_s3_uri, region_name, s3_client, s3_errors as _s3_errors)
 
 
 # --------------------------------------------------------------------------
-# Configuration
+# Keys and locations
 
 
-def endpoint_url(environ=None) -> str | None:
-    """The S3 endpoint the environment names, or None for AWS's own."""
-    environ = os.environ if environ is None else environ
-    for name in ENDPOINT_VARIABLES:
-        value = (environ.get(name) or "").strip()
-        if value:
-            return value
-    return None
-
-
-def region_name(region: str | None = None, environ=None) -> str:
-    environ = os.environ if environ is None else environ
-    return region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-
-
-def max_attempts(environ=None) -> int:
-    environ = os.environ if environ is None else environ
-    raw = (environ.get(MAX_ATTEMPTS_ENV) or "").strip()
-    if not raw:
-        return DEFAULT_MAX_ATTEMPTS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ClientError(f"{MAX_ATTEMPTS_ENV}={raw!r} is not a whole number: set it to e.g. 8.") from None
-    if value < 1:
-        raise ClientError(f"{MAX_ATTEMPTS_ENV}={raw!r} must be at least 1.")
-    return value
-
-
-def s3_client(region: str | None = None, environ=None, *, attempts: int | None = None):
-    """A boto3 S3 client configured from ``environ`` (default: os.environ)."""
-    import boto3.session  # noqa: PLC0415 - only jobs that touch S3 pay for boto3
-    from botocore.config import Config  # noqa: PLC0415
-
-    environ = os.environ if environ is None else environ
-    endpoint = endpoint_url(environ)
-    options = {
-        # total_max_attempts counts the first try too (botocore's max_attempts counts only retries)
-        "retries": {"mode": "standard", "total_max_attempts": attempts or max_attempts(environ)},
-        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
-        "read_timeout": READ_TIMEOUT_SECONDS,
-    }
-    if endpoint:
-        options["s3"] = {"addressing_style": "path"}
-    # A session per client: creating clients from boto3's shared default
-    # session is not thread-safe.
-    session = boto3.session.Session()
-    return session.client("s3", region_name=region_name(region, environ), endpoint_url=endpoint,
-                          config=Config(**options))
-
-
-def parse_s3_uri(uri) -> tuple[str, str]:
-    """``s3://bucket/key/prefix`` as (bucket, key); the key may be empty."""
-    if not isinstance(uri, str) or not uri[:5].lower() == "s3://":
-        raise ClientError(f"{uri!r} is not an S3 URI: write it as s3://bucket/key.")
-    bucket, _, key = uri[5:].partition("/")
-    if not bucket:
-        raise ClientError(f"{uri!r} has no bucket name: write it as s3://bucket/key.")
-    if not all(c.isalnum() or c in ".-_" for c in bucket) or not bucket.isascii() or len(bucket) > 255:
-        raise ClientError(f"{uri!r} has an invalid bucket name {bucket!r}: S3 bucket names use a-z, 0-9, '.' and '-'.")
-    return bucket, key
+def join(location: str, *parts: str) -> str:
+    """``location`` (an S3 URI or a local path) with ``parts`` below it."""
+    if is_s3(location):
+        return "/".join([location.rstrip("/"), *parts])
+    return os.path.join(location, *parts)
 
 
 def _object_key(uri: str) -> tuple[str, str]:
@@ -122,106 +50,20 @@ def _prefix_dir(prefix: str) -> str:
 
 
 # --------------------------------------------------------------------------
-# Errors
+# Where a key lands
 
 
-def _show_endpoint(client) -> str:
-    url = getattr(getattr(client, "meta", None), "endpoint_url", None) or "the AWS S3 endpoint"
-    parts = urllib.parse.urlsplit(url)
-    if parts.username or parts.password:  # never show credentials embedded in a URL
-        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
-    return url
-
-
-def _bucket_exists(client, bucket: str) -> bool | None:
-    """True/False when S3 says so; None when it cannot tell."""
-    from botocore.exceptions import BotoCoreError, ClientError as BotoClientError  # noqa: PLC0415
-
-    try:
-        client.head_bucket(Bucket=bucket)
-        return True
-    except BotoClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        return False if code in _NOT_FOUND_CODES else None
-    except BotoCoreError:
-        return None
-
-
-def _after(client) -> str:
-    retries = getattr(getattr(getattr(client, "meta", None), "config", None), "retries", None) or {}
-    attempts = retries.get("total_max_attempts")
-    return f"after {attempts} attempts ({MAX_ATTEMPTS_ENV})" if attempts else "after the retries"
-
-
-def _translate(exc: BaseException, client, uri: str, what: str | None):
-    """A boto3/botocore exception as a ClientError or PlatformError, or None."""
-    from boto3.exceptions import RetriesExceededError, S3UploadFailedError  # noqa: PLC0415
-    from botocore.exceptions import (  # noqa: PLC0415
-        BotoCoreError, ClientError as BotoClientError, NoCredentialsError, ParamValidationError,
-        PartialCredentialsError)
-
-    check = f"check {what}" if what else "check the URI"
-    endpoint = _show_endpoint(client)
-    redact = Redactor()
-    if isinstance(exc, S3UploadFailedError) and isinstance(exc.__context__, BotoClientError):
-        exc = exc.__context__
-    if isinstance(exc, RetriesExceededError) and exc.last_exception is not None:
-        exc = exc.last_exception
-    if isinstance(exc, BotoClientError):
-        error = exc.response.get("Error", {}) or {}
-        code = str(error.get("Code") or "")
-        status = (exc.response.get("ResponseMetadata", {}) or {}).get("HTTPStatusCode")
-        bucket = parse_s3_uri(uri)[0]
-        if code in _NOT_FOUND_CODES or status == 404:
-            if code == "NoSuchBucket" or (code != "NoSuchKey" and _bucket_exists(client, bucket) is False):
-                return ClientError(f"{uri} does not exist: there is no bucket {bucket!r}; {check}.")
-            return ClientError(f"{uri} does not exist: {check}.")
-        if code in _DENIED_CODES or status == 403:
-            return ClientError(
-                f"access to {uri} was denied ({code or status}): the job's role or credentials lack permission "
-                f"on it; grant s3:GetObject/s3:PutObject/s3:ListBucket there or {check}."
-            )
-        if code in _REGION_CODES or status == 301:
-            return ClientError(
-                f"{uri} is in another region than the client's ({code or status}): set sagemaker_region "
-                "(or AWS_REGION) to the bucket's region."
-            )
-        if status is not None and status < 500 and code not in ("SlowDown", "Throttling", "RequestTimeout"):
-            return ClientError(f"S3 refused the request for {uri} ({code or status}: "
-                               f"{redact(str(error.get('Message') or ''))}): {check}.")
-        answer = f"HTTP {status}" if status else "no HTTP status"
-        if code and code != str(status):
-            answer = f"{answer} {code}"
-        return PlatformError(f"S3 at {endpoint} kept failing for {uri} ({answer}) {_after(client)}.")
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return PlatformError(f"no AWS credentials were found for {uri}: the container needs the job's role "
-                             "credentials (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).")
-    if isinstance(exc, ParamValidationError):
-        return ClientError(f"{uri} cannot be used with S3: {redact(' '.join(str(exc).split()))}.")
-    if isinstance(exc, (BotoCoreError, RetriesExceededError)):
-        detail = redact(" ".join(str(exc).split()))[:200].rstrip(".")
-        return PlatformError(
-            f"S3 at {endpoint} could not be reached for {uri} {_after(client)}: {type(exc).__name__}: {detail}."
-        )
-    return None
-
-
-class _s3_errors:  # noqa: N801 - used as a context manager, like contextlib's helpers
-    """``with _s3_errors(client, uri, what):`` boto3 errors raised inside become ours."""
-
-    def __init__(self, client, uri, what):
-        self.client, self.uri, self.what = client, uri, what
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None:
-            return False
-        mapped = _translate(exc, self.client, self.uri, self.what)
-        if mapped is None:
-            return False
-        raise mapped from None
+def relative_parts(uri: str, prefix: str, destination: str) -> list[str]:
+    """The path components below ``destination`` of the object ``uri`` listed
+    under ``prefix``: the one rule for every download. A key that would land
+    outside the destination (a ``..`` component) is a ClientError naming it;
+    an empty result means the prefix itself (a folder marker)."""
+    key = parse_s3_uri(uri)[1]
+    parts = [part for part in key[len(prefix):].split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ClientError(f"refusing to download {uri}: its key would be written outside {destination}; "
+                          "rename the object.")
+    return parts
 
 
 # --------------------------------------------------------------------------
@@ -229,17 +71,20 @@ class _s3_errors:  # noqa: N801 - used as a context manager, like contextlib's h
 
 
 def download_file(uri: str, path: str, region: str | None = None, *, what: str | None = None,
-                  client=None) -> str:
-    """The object at ``uri`` into ``path`` (which appears only when complete)."""
+                  client=None, progress=None) -> str:
+    """The object at ``uri`` into ``path`` (which appears only when complete).
+    ``progress(nbytes)`` is called as bytes arrive (from transfer threads)."""
     bucket, key = _object_key(uri)
     client = client or s3_client(region)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with _s3_errors(client, uri, what):
-        client.download_file(bucket, key, path)  # s3transfer writes a temporary file, then renames it
+        # s3transfer writes a temporary file, then renames it
+        client.download_file(bucket, key, path, Callback=progress)
     return path
 
 
-def upload_file(path: str, uri: str, region: str | None = None, *, what: str | None = None, client=None) -> str:
+def upload_file(path: str, uri: str, region: str | None = None, *, what: str | None = None, client=None,
+                progress=None) -> str:
     """``path`` to ``uri``; a URI ending in '/' gets the file's name. Returns the object's URI."""
     if not os.path.isfile(path):
         raise ClientError(f"cannot upload {path}: it does not exist or is not a file.")
@@ -249,60 +94,164 @@ def upload_file(path: str, uri: str, region: str | None = None, *, what: str | N
         uri = f"s3://{bucket}/{key}"
     client = client or s3_client(region)
     with _s3_errors(client, uri, what):
-        client.upload_file(path, bucket, key)
+        client.upload_file(path, bucket, key, Callback=progress)
     return uri
+
+
+def _list_objects(uri: str, region, what, client) -> list[tuple[str, int]]:
+    bucket, prefix = parse_s3_uri(uri)
+    client = client or s3_client(region)
+    found: list[tuple[str, int]] = []
+    with _s3_errors(client, uri, what):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found.extend((item["Key"], int(item.get("Size", 0))) for item in page.get("Contents", []))
+    return found
 
 
 def list_prefix(uri: str, region: str | None = None, *, what: str | None = None, client=None) -> list[str]:
     """Every key that starts with the URI's key (S3's own prefix sense), in S3's order."""
-    bucket, prefix = parse_s3_uri(uri)
-    client = client or s3_client(region)
-    keys: list[str] = []
-    with _s3_errors(client, uri, what):
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(item["Key"] for item in page.get("Contents", []))
-    return keys
+    return [key for key, _ in _list_objects(uri, region, what, client)]
 
 
-def _relative_parts(bucket: str, key: str, prefix: str, local_dir: str) -> list[str] | None:
-    parts = [part for part in key[len(prefix):].split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise ClientError(f"refusing to download s3://{bucket}/{key}: its key would be written outside "
-                          f"{local_dir}; rename the object.")
-    return parts or None
+@dataclass(frozen=True)
+class Entry:
+    """One file of a location: where it is, where it goes below a directory, how big."""
+
+    source: str  # s3://bucket/key or a local path
+    relative: str  # '/'-separated path below the destination directory
+    size: int
+
+
+def list_files(location: str, region: str | None = None, *, what: str | None = None, client=None,
+               destination: str = "its destination directory") -> list[Entry]:
+    """Every file under an S3 prefix (S3's prefix sense, as a channel's
+    ``S3Prefix``) or a local path (a file, or a directory walked in sorted
+    order). Every key is checked by :func:`relative_parts` here, before
+    anything is downloaded; folder markers are left out."""
+    if is_s3(location):
+        bucket, prefix = parse_s3_uri(location)
+        entries = []
+        for key, size in _list_objects(location, region, what, client):
+            uri = f"s3://{bucket}/{key}"
+            parts = relative_parts(uri, prefix, destination)
+            if key.endswith("/"):
+                continue
+            entries.append(Entry(uri, "/".join(parts) or os.path.basename(key), size))
+        return entries
+    if os.path.isfile(location):
+        return [Entry(location, os.path.basename(location), os.path.getsize(location))]
+    entries = []
+    for root, dirs, files in os.walk(location):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if os.path.isfile(path):  # not a dangling link, socket or FIFO
+                entries.append(Entry(path, os.path.relpath(path, location).replace(os.sep, "/"),
+                                     os.path.getsize(path)))
+    return entries
+
+
+def fetch(entry: Entry, target: str, region: str | None = None, *, what: str | None = None, client=None,
+          progress=None) -> str:
+    """One listed file (S3 or local) to the local path ``target``."""
+    if is_s3(entry.source):
+        return download_file(entry.source, target, region, what=what, client=client, progress=progress)
+    return _copy_file(entry.source, target, progress)
+
+
+def store(path: str, location: str, region: str | None = None, *, what: str | None = None, client=None,
+          progress=None) -> str:
+    """The local file ``path`` to ``location`` (an S3 URI, or a local path
+    that appears only when complete). Returns the location written."""
+    if is_s3(location):
+        return upload_file(path, location, region, what=what, client=client, progress=progress)
+    try:
+        return _copy_file(path, location, progress)
+    except OSError as exc:
+        raise ClientError(f"cannot write {location}{f' ({what})' if what else ''}: "
+                          f"{exc.strerror or type(exc).__name__}.") from None
+
+
+def _copy_file(source: str, target: str, progress=None) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    try:
+        shutil.copyfile(source, tmp)
+        shutil.copystat(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if progress:
+        progress(os.path.getsize(target))
+    return target
 
 
 def download_prefix(uri: str, local_dir: str, region: str | None = None, *, what: str | None = None,
-                    client=None) -> list[str]:
+                    client=None, skip=None, progress=None) -> list[str]:
     """Every object under ``uri`` (taken as a folder: ``s3://b/ckpt`` means the
     keys under ``ckpt/``) into ``local_dir``, keeping the layout below it.
 
     Keys are all checked before anything is written; a key that would leave
     ``local_dir`` (a ``..`` component) is refused. Folder markers (keys
-    ending in '/') are skipped. Returns the local paths written, in key order.
+    ending in '/') are skipped, and so are the relative paths for which
+    ``skip(relative)`` is true. Returns the local paths written, in key order.
     """
     bucket, prefix = parse_s3_uri(uri)
-    prefix = _prefix_dir(prefix)
-    client = client or s3_client(region)
+    folder = f"s3://{bucket}/{_prefix_dir(prefix)}"
     root = os.path.abspath(local_dir)
     plan = []
-    for key in list_prefix(f"s3://{bucket}/{prefix}", region, what=what, client=client):
-        parts = _relative_parts(bucket, key, prefix, local_dir)
-        if parts is not None and not key.endswith("/"):
-            plan.append((key, os.path.join(root, *parts)))
+    for entry in list_files(folder, region, what=what, client=client, destination=local_dir):
+        if skip is None or not skip(entry.relative):
+            plan.append((entry, os.path.join(root, *entry.relative.split("/"))))
+    client = client or s3_client(region)
     written = []
-    for key, target in plan:
+    for entry, target in plan:
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
         except OSError as exc:
-            raise ClientError(f"cannot download s3://{bucket}/{key} to {target}: {exc.strerror}; "
+            raise ClientError(f"cannot download {entry.source} to {target}: {exc.strerror}; "
                               "another object's key uses that path as a file.") from None
         if os.path.isdir(target):
-            raise ClientError(f"cannot download s3://{bucket}/{key} to {target}: a folder of that name exists "
+            raise ClientError(f"cannot download {entry.source} to {target}: a folder of that name exists "
                               "(another key uses it as a prefix).")
-        download_file(f"s3://{bucket}/{key}", target, region, what=what, client=client)
+        download_file(entry.source, target, region, what=what, client=client, progress=progress)
         written.append(target)
     return written
+
+
+def _file_state(path: str, root: str):
+    """(size, mtime_ns) of the regular file at ``path``, or None. A symbolic
+    link counts only when it resolves inside ``root`` (a real path): a link
+    leaving the directory is never followed, so nothing outside is uploaded."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            target = os.path.realpath(path)
+            if os.path.commonpath([target, root]) != root:
+                return None
+            st = os.stat(target)
+    except (FileNotFoundError, NotADirectoryError):  # deleted while we walked
+        return None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+
+
+def _local_files(local_dir: str, skip) -> dict:
+    """'/'-separated relative path -> (size, mtime_ns) of every regular file
+    (directory links are not walked; file links only when they stay inside)."""
+    found = {}
+    root = os.path.realpath(local_dir)
+    for dirpath, _, filenames in os.walk(local_dir):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            relative = os.path.relpath(path, local_dir).replace(os.sep, "/")
+            if skip is not None and skip(relative):
+                continue
+            state = _file_state(path, root)
+            if state is not None:
+                found[relative] = state
+    return found
 
 
 def upload_directory(local_dir: str, uri: str, region: str | None = None, *, what: str | None = None,
@@ -311,105 +260,90 @@ def upload_directory(local_dir: str, uri: str, region: str | None = None, *, wha
     Returns the URIs written, in sorted path order."""
     if not os.path.isdir(local_dir):
         raise ClientError(f"cannot upload {local_dir}: it does not exist or is not a directory.")
+    client = client or s3_client(region)
+    return [upload_file(os.path.join(local_dir, *relative.split("/")), join(uri, relative), region, what=what,
+                        client=client)
+            for relative in sorted(_local_files(local_dir, None))]
+
+
+def sync_directory(local_dir: str, uri: str, synced: dict, region: str | None = None, *, what: str | None = None,
+                   client=None, skip=None, last: tuple = ()) -> int:
+    """Make the folder ``uri`` a copy of ``local_dir``; returns how many objects changed.
+
+    ``synced`` (relative path -> (size, mtime_ns) the bucket holds) is read
+    and updated: new and changed files are uploaded, files gone from the
+    directory are deleted from the bucket. The files named in ``last`` are
+    read *before* the directory is scanned and written after everything
+    else, so an index such as TensorFlow's ``checkpoint`` never names files
+    the bucket does not hold yet. ``skip(relative)``: files still being written.
+    """
     bucket, prefix = parse_s3_uri(uri)
     prefix = _prefix_dir(prefix)
     client = client or s3_client(region)
-    files = []
-    for dirpath, _, filenames in os.walk(local_dir):
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            if os.path.isfile(path):  # not a dangling link, socket or FIFO
-                files.append((os.path.relpath(path, local_dir).replace(os.sep, "/"), path))
-    return [upload_file(path, f"s3://{bucket}/{prefix}{relative}", region, what=what, client=client)
-            for relative, path in sorted(files)]
+    held = {}
+    for name in last:
+        path = os.path.join(local_dir, *name.split("/"))
+        state = _file_state(path, os.path.realpath(local_dir))
+        with contextlib.suppress(FileNotFoundError):
+            if state is not None:
+                with open(path, "rb") as f:
+                    held[name] = (f.read(), state)
+    current = _local_files(local_dir, skip)
+    changes = 0
+    for relative, state in sorted(current.items()):
+        if relative in last or synced.get(relative) == state:
+            continue
+        try:
+            upload_file(os.path.join(local_dir, *relative.split("/")), f"s3://{bucket}/{prefix}{relative}",
+                        region, what=what, client=client)
+        except ClientError:
+            if os.path.exists(os.path.join(local_dir, *relative.split("/"))):
+                raise
+            continue  # deleted since the scan (an old checkpoint)
+        synced[relative] = state
+        changes += 1
+    for name, (data, state) in held.items():
+        if synced.get(name) != state:
+            target = f"s3://{bucket}/{prefix}{name}"
+            with _s3_errors(client, target, what):
+                client.put_object(Bucket=bucket, Key=f"{prefix}{name}", Body=data)
+            synced[name] = state
+            changes += 1
+    gone = sorted(r for r in synced if r not in current and r not in held
+                  and not os.path.exists(os.path.join(local_dir, *r.split("/"))))
+    for start in range(0, len(gone), 1000):
+        batch = gone[start:start + 1000]
+        with _s3_errors(client, uri, what):
+            client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": f"{prefix}{r}"} for r in batch],
+                                                         "Quiet": True})
+        for relative in batch:
+            synced.pop(relative, None)
+        changes += len(batch)
+    return changes
 
 
 # --------------------------------------------------------------------------
-# The user's code
+# Buckets
 
 
-def _local_path(uri: str) -> str:
-    if uri[:7].lower() != "file://":
-        return uri
-    parts = urllib.parse.urlsplit(uri)
-    if parts.netloc not in ("", "localhost"):
-        raise ClientError(f"sagemaker_submit_directory {uri!r} is not a local file URI: write it as "
-                          "file:///absolute/path (three slashes).")
-    path = urllib.parse.unquote(parts.path)
-    if not path.startswith("/"):
-        raise ClientError(f"sagemaker_submit_directory {uri!r} must name an absolute path: file:///absolute/path.")
-    return path
+def check_bucket(uri: str, region: str | None = None, *, what: str | None = None, client=None) -> None:
+    """Nothing when the bucket of ``uri`` exists and can be reached, else the
+    translated error (a missing bucket or a refused access: ClientError)."""
+    bucket, _ = parse_s3_uri(uri, what)
+    client = client or s3_client(region)
+    with _s3_errors(client, uri, what):
+        client.head_bucket(Bucket=bucket)
 
 
-def _scratch_parent(code_dir: str) -> str | None:
-    """A writable folder on code_dir's file system for the downloaded tarball."""
-    parent = os.path.dirname(os.path.abspath(code_dir))
+def create_bucket(bucket: str, region: str | None = None, *, client=None) -> None:
+    """Create ``bucket`` (nothing when this account already owns it)."""
+    client = client or s3_client(region)
+    region = client.meta.region_name
+    options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    uri = f"s3://{bucket}"
     try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError:
-        return None
-    return parent if os.access(parent, os.W_OK | os.X_OK) else None
-
-
-def _copy_directory(source: str, code_dir: str) -> None:
-    from . import archives  # noqa: PLC0415
-
-    source_real = os.path.realpath(source)
-    code_real = os.path.realpath(code_dir)
-    if source_real == code_real:
-        return  # already in place
-    with archives.staged_directory(code_dir) as staged:
-        skip = {os.path.realpath(staged), code_real}
-
-        def ignore(directory, names):
-            return [name for name in names if os.path.realpath(os.path.join(directory, name)) in skip
-                    and not os.path.islink(os.path.join(directory, name))]
-
-        try:
-            shutil.copytree(source, staged, symlinks=True, ignore=ignore, dirs_exist_ok=True)
-        except (shutil.Error, OSError) as exc:
-            detail = exc.args[0][0][2] if isinstance(exc, shutil.Error) and exc.args and exc.args[0] else exc
-            raise ClientError(f"cannot copy the code from {source} to {code_dir}: {detail}.") from None
-
-
-def fetch_submit_dir(uri: str, code_dir: str, region: str | None = None) -> None:
-    """Make ``code_dir`` hold exactly the user's code, from wherever
-    ``sagemaker_submit_directory`` says it is:
-
-    * ``s3://bucket/key/sourcedir.tar.gz`` (downloaded, then extracted), or an
-      S3 folder ``s3://bucket/key/`` (every object under it);
-    * ``file:///abs/path`` or a plain local path, to a tarball or a directory
-      (copied; symlinks stay links).
-
-    The previous content of ``code_dir`` is replaced only once the new code is
-    complete.
-    """
-    from . import archives  # noqa: PLC0415
-
-    what = "sagemaker_submit_directory"
-    if not isinstance(uri, str) or not uri.strip():
-        raise ClientError(f"{what} is empty: give the S3 URI or the local path of the code.")
-    uri = uri.strip()
-    if uri[:5].lower() == "s3://":
-        bucket, key = parse_s3_uri(uri)
-        client = s3_client(region)
-        if not key or key.endswith("/"):
-            with archives.staged_directory(code_dir) as staged:
-                if not download_prefix(uri, staged, region, what=what, client=client):
-                    raise ClientError(f"{uri} has no objects: check {what}.")
-            return
-        with tempfile.TemporaryDirectory(prefix=".sourcedir-", dir=_scratch_parent(code_dir)) as scratch:
-            local = download_file(uri, os.path.join(scratch, os.path.basename(key)), region, what=what,
-                                  client=client)
-            archives.extract_tarball(local, code_dir, display_name=uri)
-        return
-    if "://" in uri and uri[:7].lower() != "file://":
-        raise ClientError(f"{what} {uri!r} has an unsupported scheme: use s3://, file:// or a local path.")
-    path = _local_path(uri)
-    if not os.path.exists(path):
-        raise ClientError(f"{what} {uri} does not exist: give an s3:// URI, a file:// URI, a local tarball "
-                          "or a local directory.")
-    if os.path.isdir(path):
-        _copy_directory(path, code_dir)
-    else:
-        archives.extract_tarball(path, code_dir, display_name=uri)
+        with _s3_errors(client, uri, "the bucket"):
+            client.create_bucket(Bucket=bucket, **options)
+    except ClientError:
+        if not _bucket_exists(client, bucket):
+            raise

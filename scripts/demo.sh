@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# The README's run command: the seed examples end to end through local mode, with an embedded
-# S3 endpoint (moto, in memory, on loopback), the way the seed documents run them:
+# The README's run command: what the seeds show, through `sagemaker-training serve`.
 #
-#   1. the TensorFlow iris estimator (examples/tensorflow/iris_dnn_classifier.py),
-#      training_steps=1000, evaluation_steps=100, checkpoint_path on S3, channel `training` on S3;
-#   2. the MXNet mnist job (examples/mxnet/mnist.py), learning_rate=0.1, channels `train` and
-#      `test` on S3, 2 instances training with kvstore dist_sync.
+#   1. starts `sagemaker-training serve` (its state, and the embedded S3's objects, in
+#      OUTPUT_DIR/serve-state) with the buckets the seeds use;
+#   2. makes the "notebook" virtualenv holding the SageMaker Python SDK 1.72.1, the seeds' SDK
+#      (~/.cache/sagemaker-training-tests/sdk-v1, shared with the tests);
+#   3. uploads the iris and mnist data where the seeds read them
+#      (s3://sagemaker-sample-data-us-west-2/tensorflow/iris, .../mxnet/mnist/{train,test});
+#   4. runs the seeds' cells verbatim (examples/notebooks/tensorflow_iris.py, mxnet_mnist.py):
+#      fit() with wait=True, logs=True, the SDK talking to serve through AWS_ENDPOINT_URL;
+#   5. prints each job's DescribeTrainingJob and its model.tar.gz (copied to OUTPUT_DIR/<job>/).
 #
-# Each job goes the way the SDK's fit() sends it: the data is uploaded to S3 first, the code is
-# packed into sourcedir.tar.gz and uploaded to the code location, and the job reads and writes
-# only s3:// URIs. The script prints each job's DescribeTrainingJob response and where its
-# model.tar.gz is (copied out of the embedded S3 into demo-output/<job>/ before it stops).
+# The same jobs through local mode's flags form (`sagemaker-training local --embedded-s3`, the
+# MXNet one on 2 instances with dist_sync) run with DEMO_JOBS="local-tensorflow local-mxnet".
 #
 # Usage: bash scripts/demo.sh [OUTPUT_DIR]       (default: ./demo-output)
 #   VENV=/path/to/venv  use (or create) that virtualenv instead of .venv
-#   DEMO_JOBS="tensorflow"  run only some of the jobs (tensorflow, mxnet)
+#   DEMO_JOBS="tensorflow"  run only some of the jobs (tensorflow, mxnet: the notebook cells;
+#                           local-tensorflow, local-mxnet: local mode's flags form)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,9 +58,63 @@ run_job() {  # NAME ARGS...: one job; its description in $out/NAME.json, printed
   [ "$rc" = 0 ] || status=$rc
 }
 
+serve_pid=""
+stop_serve() { [ -z "$serve_pid" ] || { kill -TERM "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null || true; }; }
+trap stop_serve EXIT
+
+start_serve() {  # serve in the background, its exports in this shell, the notebook venv, the data
+  [ -z "$serve_pid" ] || return 0
+  echo "=== sagemaker-training serve (state in $out/serve-state)" >&2
+  mkdir -p "$out/serve-state"
+  rm -f "$out/serve.out"
+  "$cli" serve --state-dir "$out/serve-state" --region us-west-2 --max-running 1 \
+    --bucket sagemaker-sample-data-us-west-2 --bucket sagemaker-notebooks \
+    > "$out/serve.out" 2> "$out/serve.log" &
+  serve_pid=$!
+  for _ in $(seq 1 600); do
+    grep -q '^ready ' "$out/serve.out" 2>/dev/null && break
+    kill -0 "$serve_pid" 2>/dev/null || { cat "$out/serve.log" >&2; echo "demo: serve did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  grep -q '^ready ' "$out/serve.out" || { echo "demo: serve did not print ready" >&2; exit 1; }
+  cat "$out/serve.out"
+  eval "$(grep '^export ' "$out/serve.out")"
+  echo "=== the notebook virtualenv (SageMaker Python SDK 1.72.1)" >&2
+  notebook_python=$(PYTHONPATH=tests "$venv/bin/python" -c 'from serve_helpers import sdk_python; print(sdk_python("sdk-v1"))')
+  "$venv/bin/python" examples/notebooks/upload_data.py
+}
+
+run_cell() {  # NOTEBOOK EXAMPLE_DIR: the seed's cells, verbatim, then the job's description
+  local notebook="$1" dir="$2" started=$SECONDS rc=0 log
+  start_serve
+  echo "=== $notebook (cwd $dir)" >&2
+  log="$out/$(basename "$notebook" .py).log"
+  (cd "$dir" && "$notebook_python" "$OLDPWD/examples/notebooks/$notebook") 2>&1 | tee "$log" || rc=$?
+  local job
+  job=$(sed -n 's/^job_name: //p' "$log" | tail -n 1)
+  echo "--- $notebook: $((SECONDS - started))s wall" >&2
+  if [ -z "$job" ]; then
+    echo "demo: $notebook did not finish a job (see $log)" >&2
+    status=1
+    return
+  fi
+  "$venv/bin/python" examples/notebooks/show_job.py "$job" "$out" || rc=$?
+  [ "$rc" = 0 ] || status=$rc
+}
+
 for job in $jobs; do
   case "$job" in
     tensorflow)
+      # the seed: TensorFlow(entry_point='iris_dnn_classifier.py', ..., training_steps=1000,
+      #                      evaluation_steps=100).fit('s3://sagemaker-sample-data-us-west-2/tensorflow/iris')
+      run_cell tensorflow_iris.py examples/tensorflow
+      ;;
+    mxnet)
+      # the seed: MXNet(entry_point='mnist.py', ..., hyperparameters={'learning_rate': 0.1})
+      #           .fit({'train': ..., 'test': ...})
+      run_cell mxnet_mnist.py examples/mxnet
+      ;;
+    local-tensorflow)
       # TensorFlow(entry_point='iris_dnn_classifier.py', training_steps=1000, evaluation_steps=100,
       #            checkpoint_path=..., train_instance_count=1, train_instance_type='ml.c4.xlarge')
       # .fit(train_data_location)
@@ -71,7 +128,7 @@ for job in $jobs; do
         --output-path "s3://$bucket/output" --code-location "s3://$bucket/code" \
         --job-name "iris-dnn-classifier-$stamp"
       ;;
-    mxnet)
+    local-mxnet)
       # MXNet('mnist.py', train_instance_count=2, train_instance_type='ml.c4.xlarge',
       #       hyperparameters={'learning_rate': 0.1}).fit({'train': ..., 'test': ...})
       run_job mnist \
@@ -84,7 +141,7 @@ for job in $jobs; do
         --output-path "s3://$bucket/output" --code-location "s3://$bucket/code" \
         --job-name "mnist-$stamp"
       ;;
-    *) echo "demo: unknown job $job (tensorflow, mxnet)" >&2; exit 2 ;;
+    *) echo "demo: unknown job $job (tensorflow, mxnet, local-tensorflow, local-mxnet)" >&2; exit 2 ;;
   esac
 done
 exit "$status"

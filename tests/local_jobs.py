@@ -28,7 +28,7 @@ def request(output_path: str, channels: dict | None = None, *, job_name: str = "
         "InputDataConfig": [
             {"ChannelName": name,
              "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
-                                             "S3DistributionType": "FullyReplicated"}},
+                                             "S3DataDistributionType": "FullyReplicated"}},
              "ContentType": "text/csv"}
             for name, uri in (channels or {}).items()
         ],

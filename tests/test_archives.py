@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import io
 import os
+import random
+import shutil
 import stat
+import subprocess
 import tarfile
 
 import pytest
@@ -156,7 +159,10 @@ def _gzip_bytes(tmp, members):
 
 
 def _broken(kind, tmp):
-    big = [_file("a.bin", os.urandom(300_000)), _file("b.bin", os.urandom(300_000))]
+    # Seeded, so that each kind of damage hits the same place of the same stream every run
+    # (zeroed bytes in a block header read "invalid block type", in stored data "CRC check failed").
+    noise = random.Random(kind)
+    big = [_file("a.bin", noise.randbytes(300_000)), _file("b.bin", noise.randbytes(300_000))]
     if kind == "garbage":
         return b"this is not an archive\n" * 100
     if kind == "empty":
@@ -179,16 +185,33 @@ def _broken(kind, tmp):
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["garbage", "empty", "zip", "truncated-gzip", "truncated-gzip-trailer",
-                                  "corrupt-gzip", "truncated-tar"])
+NOT_AN_ARCHIVE = "is not a tar or gzip archive ({}): give a .tar.gz of the code"
+DAMAGED = "is corrupt or truncated ({}): upload the archive again (check that the upload completed)."
+BROKEN = {  # each kind of file -> the one reason it gets
+    "garbage": NOT_AN_ARCHIVE.format("file could not be opened successfully"),
+    "empty": NOT_AN_ARCHIVE.format("it is empty"),
+    "zip": NOT_AN_ARCHIVE.format("file could not be opened successfully"),
+    "truncated-gzip": DAMAGED.format("Compressed file ended before the end-of-stream marker was reached"),
+    "truncated-gzip-trailer": DAMAGED.format("Compressed file ended before the end-of-stream marker was reached"),
+    "corrupt-gzip": DAMAGED.format("CRC check failed"),
+    "truncated-tar": DAMAGED.format("unexpected end of data"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
 def test_unreadable_archives_are_client_errors(work, kind):
     path = work / "in" / "sourcedir.tar.gz"
     path.write_bytes(_broken(kind, work / "in"))
     with pytest.raises(ClientError) as raised:
         archives.extract_tarball(str(path), str(work / "work" / "code"))
     message = str(raised.value)
-    assert "\n" not in message and str(path) in message
-    assert "not a tar or gzip archive" in message or "corrupt or truncated" in message
+    assert "\n" not in message
+    head, why = BROKEN[kind].split("(", 1)
+    if kind == "corrupt-gzip":  # the CRC values differ from run to run
+        assert message.startswith(f"{path} {head}(CRC check failed 0x"), message
+        assert message.endswith(why.split(")", 1)[1]), message
+    else:
+        assert message.startswith(f"{path} {BROKEN[kind]}"), message
     for name in os.listdir(work / "in"):  # keep _assert_untouched's view of tmp simple
         os.remove(work / "in" / name)
     _assert_untouched(work)
@@ -366,3 +389,107 @@ def test_pack_missing_directory(tmp_path):
     with pytest.raises(ClientError, match="not a directory"):
         archives.pack_directory(str(tmp_path / "nope"), str(tmp_path / "x.tar.gz"))
     assert not os.path.exists(tmp_path / "x.tar.gz")
+
+
+# --------------------------------------------------------------------------
+# Bounds: what an archive expands to, sparse members, deep and long names
+
+
+def test_gnu_sparse_member_is_refused_before_anything_is_written(work):
+    """A real GNU tar --sparse archive: ~130 bytes that expand to a 64 MiB file."""
+    if shutil.which("tar") is None:
+        pytest.skip("GNU tar is not installed")
+    sparse = work / "in" / "big.bin"
+    with open(sparse, "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+    archive = work / "in" / "sourcedir.tar.gz"
+    subprocess.run(["tar", "--sparse", "-czf", str(archive), "-C", str(work / "in"), "big.bin"], check=True)
+    sparse.unlink()
+    assert archive.stat().st_size < 400
+    with pytest.raises(ClientError) as raised:
+        archives.extract_tarball(str(archive), str(work / "work" / "code"))
+    assert str(raised.value).startswith(f"refusing to extract {archive}: member 'big.bin' is a GNU sparse file "
+                                        "(67108864 bytes expanded; sparse files are not allowed)")
+    archive.unlink()
+    _assert_untouched(work)
+
+
+def test_gzip_bomb_is_refused_by_the_limit_naming_member_and_size(work, monkeypatch):
+    monkeypatch.setenv("SAGEMAKER_MAX_CODE_BYTES", "1000000")
+    archive = _write_tar(work / "in" / "sourcedir.tar.gz", [_file("train.py", b"print(1)"),
+                                                             _file("zeros.bin", bytes(2_000_000))])
+    assert os.path.getsize(archive) < 10_000  # 2 MB of zeros in a few KB
+    with pytest.raises(ClientError) as raised:
+        archives.extract_tarball(archive, str(work / "work" / "code"))
+    assert str(raised.value).startswith(
+        f"refusing to extract {archive}: member 'zeros.bin' (2000000 bytes) takes the archive's contents to "
+        "2000008 bytes, over the limit of 1000000 (SAGEMAKER_MAX_CODE_BYTES)")
+    os.remove(archive)
+    _assert_untouched(work)
+
+
+def test_limit_counts_every_member_and_the_default_is_far_above_real_code(work, monkeypatch):
+    members = [_file(f"part{i}.bin", bytes(400)) for i in range(5)]
+    archive = _write_tar(work / "in" / "s.tar.gz", members)
+    monkeypatch.setenv("SAGEMAKER_MAX_CODE_BYTES", "1999")
+    with pytest.raises(ClientError, match=r"member 'part4.bin' \(400 bytes\) takes the archive's contents to 2000"):
+        archives.extract_tarball(archive, str(work / "work" / "code"))
+    monkeypatch.setenv("SAGEMAKER_MAX_CODE_BYTES", "2000")  # exactly at the limit is fine
+    archives.extract_tarball(archive, str(work / "work" / "code"))
+    monkeypatch.delenv("SAGEMAKER_MAX_CODE_BYTES")
+    assert archives.max_code_bytes() == 10 * 1024**3
+    monkeypatch.setenv("SAGEMAKER_MAX_CODE_BYTES", "lots")
+    with pytest.raises(ClientError, match="SAGEMAKER_MAX_CODE_BYTES='lots' is not valid"):
+        archives.extract_tarball(archive, str(work / "work" / "code"))
+
+
+def test_member_a_thousand_directories_deep_is_refused(work):
+    name = "d/" * 1000 + "f.py"
+    archive = _write_tar(work / "in" / "s.tar.gz", [_file("train.py"), _file(name)])
+    with pytest.raises(ClientError) as raised:
+        archives.extract_tarball(archive, str(work / "work" / "code"))
+    message = str(raised.value)
+    assert "is 1000 directories deep (at most 256 are allowed)" in message
+    assert len(message) < 600 and "(2004 characters)" in message  # the name is shortened
+    os.remove(archive)
+    _assert_untouched(work)
+
+
+def test_long_component_is_refused_with_the_cause_first(work):
+    archive = _write_tar(work / "in" / "s.tar.gz", [_file("a" * 10_000 + ".py")])
+    with pytest.raises(ClientError) as raised:
+        archives.extract_tarball(archive, str(work / "work" / "code"))
+    message = str(raised.value)
+    assert len(message) < 600
+    assert "has a path component of 10003 bytes (file systems allow 255)" in message
+    os.remove(archive)
+    _assert_untouched(work)
+
+
+def test_path_longer_than_the_kernel_takes_is_refused_before_anything_is_written(work):
+    """Components that each pass, a path over PATH_MAX: refused by the policy, the cause first
+    (it used to reach the file system and end in "File name too long ... check the free disk space")."""
+    name = "/".join(["b" * 200] * 50) + "/x.py"
+    archive = _write_tar(work / "in" / "s.tar.gz", [_file(name)])
+    with pytest.raises(ClientError) as raised:
+        archives.extract_tarball(archive, str(work / "work" / "code"))
+    message = str(raised.value)
+    assert message.startswith(f"refusing to extract {archive}: member 'bbbb"), message
+    assert ("(10054 characters) has a path of 10054 bytes (at most 3584 are allowed, leaving room for the "
+            "destination's own path below the kernel's limit of 4096); ") in message
+    assert "disk space" not in message and len(message) < 600
+    os.remove(archive)
+    _assert_untouched(work)
+
+
+def test_path_too_long_below_a_long_destination_says_so(tmp_path):
+    """A member within the limit below a destination so deep that together they pass PATH_MAX."""
+    dest = tmp_path.joinpath(*["d" * 250] * 3, "code")
+    name = "/".join(["b" * 250] * 14) + "/x.py"  # 3508 bytes: within the policy's limit
+    archive = _write_tar(tmp_path / "s.tar.gz", [_file(name)])
+    with pytest.raises(ClientError) as raised:
+        archives.extract_tarball(archive, str(dest))
+    message = str(raised.value)
+    assert message.startswith(f"cannot extract {archive}: File name too long (member 'bbbb"), message
+    assert message.endswith(f" below {dest}: extract it to a shorter destination, or shorten the member's path.")
+    assert not dest.exists() or not os.listdir(dest)

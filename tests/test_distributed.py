@@ -95,9 +95,21 @@ def test_bad_address_table_is_a_client_error(raw):
         distributed.resolve_hosts(["algo-1"], {"SAGEMAKER_HOST_ADDRESSES": raw})
 
 
-def test_bad_integer_setting_is_a_client_error():
-    with pytest.raises(ClientError, match="SAGEMAKER_HOST_WAIT_SECONDS='soon' is not an integer"):
+def test_bad_number_setting_is_a_client_error():
+    with pytest.raises(ClientError, match="SAGEMAKER_HOST_WAIT_SECONDS='soon' is not valid: it must be a number"):
         distributed.resolve_hosts(["algo-1"], {"SAGEMAKER_HOST_WAIT_SECONDS": "soon"})
+
+
+def test_fractional_host_wait_is_accepted():
+    # it was read as an integer: 1.5 was an error
+    assert distributed.resolve_hosts(["localhost"], {"SAGEMAKER_HOST_WAIT_SECONDS": "1.5"}) == {
+        "localhost": socket.gethostbyname("localhost")}
+
+
+def test_port_pushed_past_65535_by_the_stride_is_a_client_error():
+    with pytest.raises(ClientError, match="SAGEMAKER_PORT_STRIDE=40000 moves host algo-2's port 30000 to 70000"):
+        distributed.tf_config_multi_worker(["algo-1", "algo-2"], "algo-1", ADDRESSES,
+                                           environ={"SAGEMAKER_TF_PORT": "30000", "SAGEMAKER_PORT_STRIDE": "40000"})
 
 
 # ---------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_shell_script(tmp_path):
     result = run_train(base)
     assert result.returncode == 0, result.stderr
     with open(os.path.join(base, "model", "args")) as f:
-        assert f.read() == "--epochs|2|--comment|two words|"
+        assert f.read() == "--comment|two words|--epochs|2|"  # sorted by name
     with open(os.path.join(base, "model", "where")) as f:
         assert f.read().split() == ["algo-1", os.path.join(base, "code")]
     assert "shell says hello" in result.stdout
@@ -75,7 +75,7 @@ def test_executable_with_a_shebang(tmp_path):
     result = run_train(base)
     assert result.returncode == 0, result.stderr
     with open(os.path.join(base, "model", "args")) as f:
-        assert f.read() == "--n 1 "
+        assert f.read() == "-n 1 "  # a one-letter name is -n, as sagemaker-training writes it
 
 
 def test_installable_package_runs_as_a_module(tmp_path):
@@ -198,6 +198,55 @@ def test_sagemaker_requirements_names_another_file(tmp_path):
     failure = read_failure(base)
     assert failure.startswith("UserError: installing deps/train-requirements.txt failed")
     assert "./missing/dependency" in failure
+
+
+@pytest.mark.parametrize("where", ["absolute", "dotdot", "symlink"])
+def test_requirements_outside_the_code_dir_are_refused(tmp_path, where):
+    outside = tmp_path / "outside-requirements.txt"
+    outside.write_text("./would/be/installed\n")
+    name = {"absolute": str(outside), "dotdot": "../../outside-requirements.txt", "symlink": "deps.txt"}[where]
+    base = write_base_dir(tmp_path / "job", {"sagemaker_requirements": json.dumps(name)}, program="train.py",
+                          code={"train.py": RAN})
+    if where == "symlink":
+        os.symlink(str(outside), os.path.join(base, "code", "deps.txt"))
+    result = run_train(base)
+    assert result.returncode == 1
+    assert read_failure(base) == (f"ClientError: sagemaker_requirements {name!r} is outside the code directory: "
+                                  "name a file of the submit directory, relative to it (e.g. \"requirements.txt\").\n")
+    assert "would/be/installed" not in result.stderr  # pip never ran on it
+    assert _ran(base) is None
+
+
+def test_named_requirements_that_are_missing_are_an_error(tmp_path):
+    # the default requirements.txt may be missing; a file named by sagemaker_requirements may not
+    base = write_base_dir(tmp_path, {"sagemaker_requirements": "\"deps/extra.txt\""}, program="train.py",
+                          code={"train.py": RAN})
+    result = run_train(base)
+    assert result.returncode == 1
+    assert read_failure(base) == ("ClientError: sagemaker_requirements 'deps/extra.txt' is not in the submit "
+                                  "directory (it holds: train.py): check the name or add the file.\n")
+    assert _ran(base) is None
+
+
+def test_program_symlink_to_a_file_outside_the_code_dir_is_refused(tmp_path):
+    outside = tmp_path / "tool.py"
+    outside.write_text("open('escaped', 'w').close()\n")
+    base = write_base_dir(tmp_path / "job", program="train.py", code={"other.py": ""})
+    os.symlink(str(outside), os.path.join(base, "code", "train.py"))
+    result = run_train(base)
+    assert result.returncode == 1
+    assert read_failure(base) == (f"ClientError: sagemaker_program 'train.py' is a symbolic link to {outside}, "
+                                  "outside the code directory: ship the entry point itself in the submit "
+                                  "directory.\n")
+    assert not os.path.exists(os.path.join(base, "code", "escaped"))
+
+
+def test_program_symlink_inside_the_code_dir_runs(tmp_path):
+    base = write_base_dir(tmp_path, program="train.py", code={"src/real.py": RAN})
+    os.symlink("src/real.py", os.path.join(base, "code", "train.py"))
+    result = run_train(base)
+    assert result.returncode == 0, result.stderr
+    assert _ran(base) is not None
 
 
 # ---------------------------------------------------------------------------

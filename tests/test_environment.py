@@ -124,7 +124,7 @@ def test_hyperparameters_and_entry_point(job):
     assert env["SM_HP_BATCH_SIZE"] == "32"
     assert env["SM_HP_OPTIMIZER"] == "adam"
     assert env["SM_HP_NOTE"] == "plain text"
-    assert json.loads(env["SM_USER_ARGS"]) == ["--batch_size", "32", "--optimizer", "adam", "--note", "plain text"]
+    assert json.loads(env["SM_USER_ARGS"]) == ["--batch_size", "32", "--note", "plain text", "--optimizer", "adam"]
     assert record["argv"][1:] == json.loads(env["SM_USER_ARGS"])
     assert env["SM_USER_ENTRY_POINT"] == "record.py"
     assert env["SM_MODULE_NAME"] == "record"
@@ -175,6 +175,17 @@ def test_gpu_count_defaults_to_what_the_machine_has(tmp_path):
     # No GPU here (and no faking): 0; a machine with GPUs reports its count.
     expected = len([n for n in os.listdir("/proc/driver/nvidia/gpus")]) if os.path.isdir("/proc/driver/nvidia/gpus") else 0
     assert _record(base)["environ"]["SM_NUM_GPUS"] == str(expected)
+
+
+def test_single_host_child_gets_no_stray_tf_config(tmp_path):
+    """A TF_CONFIG in train's own environment (left by an image or a shell)
+    would make a one-host TensorFlow script wait for a cluster that does not exist."""
+    base = write_base_dir(tmp_path, program="record.py", code={"record.py": RECORDER})
+    stray = json.dumps({"cluster": {"worker": ["10.9.9.9:2222", "10.9.9.8:2222"]}, "task": {"type": "worker",
+                                                                                          "index": 0}})
+    result = run_train(base, {"TF_CONFIG": stray})
+    assert result.returncode == 0, result.stderr
+    assert "TF_CONFIG" not in _record(base)["environ"]
 
 
 def test_tuning_keys_stay_with_the_toolkit(tmp_path):

@@ -61,11 +61,12 @@ def test_split_keeps_file_order_and_separates_toolkit_settings():
     assert toolkit == {"sagemaker_program": "t.py", "sagemaker_region": "us-west-2"}
 
 
-def test_cmd_args_in_file_order():
+def test_cmd_args_sorted_by_name_as_the_sagemaker_toolkit():
+    # sagemaker_training.mapping.to_cmd_args: sorted keys, "-x" for a one-character name
     assert hp.to_cmd_args({"zeta": 1, "alpha": "a b", "flag": True, "layers": [1, 2], "none": None,
-                           "opt": {"b": 2, "a": "x"}}) == [
-        "--zeta", "1", "--alpha", "a b", "--flag", "True", "--layers", "[1, 2]", "--none", "",
-        "--opt", "a=x,b=2",
+                           "opt": {"b": 2, "a": "x"}, "b": 3, "B": 4}) == [
+        "-B", "4", "--alpha", "a b", "-b", "3", "--flag", "True", "--layers", "[1, 2]", "--none", "",
+        "--opt", "a=x,b=2", "--zeta", "1",
     ]
 
 
@@ -129,10 +130,10 @@ def seen(tmp_path_factory):
         return json.load(f)
 
 
-def test_user_args_in_file_order_without_toolkit_keys(seen):
+def test_user_args_sorted_by_name_without_toolkit_keys(seen):
     assert seen["argv"] == [
-        "--epochs", "1000", "--layers", "[1, 2]", "--optimizer", "lr=0.1,name=sgd", "--program_name", "iris.py",
-        "--comment", "some text", "--shuffle", "True", "--plain_count", "7",
+        "--comment", "some text", "--epochs", "1000", "--layers", "[1, 2]", "--optimizer", "lr=0.1,name=sgd",
+        "--plain_count", "7", "--program_name", "iris.py", "--shuffle", "True",
     ]
     assert json.loads(seen["env"]["SM_USER_ARGS"]) == seen["argv"]
 

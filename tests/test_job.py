@@ -156,7 +156,7 @@ def test_failure_kinds_say_what_failed_and_what_to_do(tmp_path):
 def test_toolkit_error_when_sagemaker_training_itself_fails(tmp_path, monkeypatch, capsys):
     base = write_base_dir(tmp_path, program="train.py", code={"train.py": ""})
 
-    def broken(env, log):
+    def broken(env, log, guard=None):
         raise RuntimeError("an internal invariant broke")
 
     monkeypatch.setattr(job, "prepare", broken)
@@ -247,3 +247,106 @@ main()
         assert "****" in text
     assert "PermissionError: AccessDenied for ****" in failure.splitlines()[0]
     assert "AKIAIOSFODNN7EXAMPLE" in result.stdout  # key ids are not secret: the log stays useful
+
+
+# ---------------------------------------------------------------------------
+# Signals before the training code runs
+
+
+def _hanging_server():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers; (server, accepted)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, accepted
+
+
+def _stop_when_connected(base, env, accepted, timeout=60):
+    """Start train, SIGTERM it once it is blocked on the hanging server; (proc, seconds to exit, its
+    children then: pid -> command line)."""
+    import signal
+    import time
+
+    import psutil
+
+    from helpers import kill_quietly, start_train
+
+    proc = start_train(base, env)
+    try:
+        deadline = time.monotonic() + timeout
+        while not accepted:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "train never reached the server"
+            time.sleep(0.05)
+        children = {c.pid: " ".join(c.cmdline()) for c in psutil.Process(proc.pid).children(recursive=True)}
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        return proc, time.monotonic() - started, children
+    finally:
+        kill_quietly(proc.pid)
+
+
+def test_sigterm_during_the_code_fetch_stops_it_and_says_so(tmp_path):
+    server, accepted = _hanging_server()
+    uri = "s3://code-bucket/job/source/sourcedir.tar.gz"
+    base = write_base_dir(tmp_path, {"sagemaker_submit_directory": json.dumps(uri)}, program="train.py")
+    env = {"AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{server.getsockname()[1]}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_REGION": "us-east-1"}
+    try:
+        proc, seconds, _ = _stop_when_connected(base, env, accepted)
+    finally:
+        server.close()
+    assert proc.returncode == 143
+    assert read_failure(base).splitlines()[0] == (
+        f"Stopped: the container received SIGTERM while fetching the code from {uri}, before the training code "
+        "started (StopTrainingJob, a spot interruption or the max run time); nothing was trained.")
+    assert seconds < 10  # the transfer thread blocked on its read does not hold the exit
+    assert not succeeded(base)
+
+
+def test_sigterm_during_the_requirements_install_stops_pip_and_says_so(tmp_path):
+    from helpers import pid_alive
+
+    server, accepted = _hanging_server()
+    index = f"http://127.0.0.1:{server.getsockname()[1]}/simple"
+    base = write_base_dir(tmp_path, program="train.py", code={
+        "train.py": "open('ran', 'w').close()\n",
+        "requirements.txt": f"--index-url {index}\nsagemaker-training-test-package-that-hangs==1.0\n"})
+    try:
+        proc, seconds, children = _stop_when_connected(base, {}, accepted)
+    finally:
+        server.close()
+    assert proc.returncode == 143
+    assert read_failure(base).splitlines()[0] == (
+        "Stopped: the container received SIGTERM while installing requirements.txt, before the training code "
+        "started (StopTrainingJob, a spot interruption or the max run time); nothing was trained.")
+    assert seconds < 10
+    assert any(" -m pip install " in line for line in children.values()), children
+    assert not [pid for pid in children if pid_alive(pid)]  # pip ended with train
+    assert not os.path.exists(os.path.join(base, "code", "ran"))
+
+
+def test_a_bad_grace_period_is_refused_before_anything_runs(tmp_path):
+    from sagemaker_training.errors import ClientError
+
+    base = write_base_dir(tmp_path, program="train.py", code={"train.py": "open('ran', 'w').close()\n"})
+    result = run_train(base, {"SAGEMAKER_TERMINATION_GRACE_SECONDS": "abc"})
+    assert result.returncode == ClientError("x").exit_code
+    assert read_failure(base).splitlines()[0] == (
+        "ClientError: environment variable SAGEMAKER_TERMINATION_GRACE_SECONDS='abc' is not valid: it must be a "
+        "number >= 0; fix or unset it.")
+    assert not os.path.exists(os.path.join(base, "code", "ran"))

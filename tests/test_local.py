@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tarfile
 import textwrap
 import time
@@ -20,7 +21,7 @@ import time
 import boto3
 import pytest
 
-from local_jobs import ROOT, explain, request, run_local, write_request
+from local_jobs import CLI, ROOT, cli_env, explain, request, run_local, write_request
 
 BUCKET = "local-mode-tests"
 REGION = "us-west-2"
@@ -115,10 +116,11 @@ def test_tensorflow_parameter_server_job_on_two_hosts(tmp_path, s3):
     checkpoints = f"s3://{BUCKET}/checkpoints/{job}"
     body = request(f"s3://{BUCKET}/output", {"training": data}, job_name=job, image=TF_IMAGE, instance_count=2,
                    hyperparameters={"training_steps": 30, "evaluation_steps": 2, "checkpoint_path": checkpoints,
-                                    **toolkit_hps("iris_dnn_classifier.py", code, job)},
-                   environment=TF_FAST)
+                                    **toolkit_hps("iris_dnn_classifier.py", code, job)})
     started = time.monotonic()
-    proc, description = run_local(["--request", write_request(tmp_path, body)], env=s3.env, timeout=240)
+    # The toolkit's own knobs reach the hosts from local mode's environment (a request may not set them).
+    proc, description = run_local(["--request", write_request(tmp_path, body)], env={**s3.env, **TF_FAST},
+                                  timeout=240)
     assert proc.returncode == 0, explain(proc)
     assert_description(description, body, "Completed", "Completed")
     model = f"s3://{BUCKET}/output/{job}/output/model.tar.gz"
@@ -315,7 +317,7 @@ def test_sharded_local_channel_and_local_output(tmp_path):
         (data / f"part-{i}.csv").write_text(f"{i}\n")
     body = request(f"file://{tmp_path / 'out'}", {"training": str(data)}, job_name="sharded", image=SCRIPT_IMAGE,
                    instance_count=2, hyperparameters=toolkit_hps("train.py", str(code), "sharded"))
-    body["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DistributionType"] = "ShardedByS3Key"
+    body["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] = "ShardedByS3Key"
     work = tmp_path / "work"
     proc, description = run_local(["--request", write_request(tmp_path, body), "--framework", "script",
                                    "--work-dir", str(work)], timeout=60)
@@ -329,3 +331,282 @@ def test_sharded_local_channel_and_local_output(tmp_path):
         assert json.load(f)["training"]["S3DistributionType"] == "ShardedByS3Key"
     assert description["ModelArtifacts"]["S3ModelArtifacts"] == f"file://{tmp_path / 'out' / 'sharded'}/output/model.tar.gz"
     shutil.rmtree(work)
+
+
+# -- nothing lost, nothing clobbered ------------------------------------------------------
+
+
+def _script_job(tmp_path, script: str, job: str, output=None, hyperparameters=None, **kwargs) -> dict:
+    """A request for a plain-script job with a local channel and (by default) a local output dir."""
+    code = tmp_path / f"code-{job}"
+    code.mkdir(exist_ok=True)
+    (code / "train.py").write_text(textwrap.dedent(script))
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "x.csv").write_text("1\n")
+    return request(str(output or tmp_path / "out"), {"training": str(data)}, job_name=job, image=SCRIPT_IMAGE,
+                   hyperparameters={**toolkit_hps("train.py", str(code), job), **(hyperparameters or {})},
+                   **kwargs)
+
+
+def test_the_description_never_shows_a_secret(tmp_path):
+    """Secret-named HyperParameters and Environment values are **** in the
+    DescribeTrainingJob JSON on stdout; the job itself gets the real values."""
+    script = """
+        import os, sys
+        assert os.environ["DB_PASSWORD"] == "ENVSEKRIT1" and "TOKSEKRIT1" in sys.argv, sys.argv
+    """
+    body = _script_job(tmp_path, script, "secrets", hyperparameters={"api_token": "TOKSEKRIT1", "epochs": 2},
+                       environment={"DB_PASSWORD": "ENVSEKRIT1", "MODE": "fast"})
+    proc, description = run_local(["--request", write_request(tmp_path, body), "--framework", "script"], timeout=120)
+    assert proc.returncode == 0, explain(proc)
+    assert "SEKRIT1" not in proc.stdout and "SEKRIT1" not in proc.stderr
+    assert description["HyperParameters"]["api_token"] == "****"
+    assert description["HyperParameters"]["epochs"] == "2"
+    assert description["Environment"] == {"DB_PASSWORD": "****", "MODE": "fast"}
+
+
+def test_a_job_leaves_no_lock_file_behind(tmp_path):
+    body = _script_job(tmp_path, "print('hi')", "unlocked")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    work = tmp_path / "work"
+    proc, description = run_local(["--request", write_request(tmp_path, body), "--framework", "script",
+                                   "--work-dir", str(work)], env={"TMPDIR": str(temp)}, timeout=120)
+    assert proc.returncode == 0, explain(proc)
+    assert description["TrainingJobStatus"] == "Completed"
+    assert [os.listdir(temp / d) for d in os.listdir(temp) if d.startswith("sagemaker-training-local-")] == [[]]
+    assert not os.path.exists(work / ".sagemaker-local.lock")
+
+
+def test_a_lock_removed_between_open_and_lock_is_not_held(tmp_path, monkeypatch):
+    """The flock+unlink race: a claimant opens the lock file, its holder
+    removes it and lets go, the claimant locks the removed file. It must
+    notice (the path no longer names that file) and lock the file at the path."""
+    import fcntl
+
+    from sagemaker_training import file_lock
+    from sagemaker_training.local_request import RequestError
+
+    path = str(tmp_path / "locks" / "job.lock")
+    holder = file_lock.acquire(path, "busy")
+    with pytest.raises(RequestError, match="^busy$"):
+        file_lock.acquire(path, "busy")
+    real_flock, calls = fcntl.flock, []
+
+    def flock_after_the_holder_let_go(f, how):
+        calls.append(how)
+        if len(calls) == 1:
+            file_lock.release(holder, path)  # between the claimant's open and its lock
+        return real_flock(f, how)
+
+    monkeypatch.setattr(file_lock.fcntl, "flock", flock_after_the_holder_let_go)
+    claimant = file_lock.acquire(path, "busy")
+    assert len(calls) == 2  # it noticed, and started again on the file now at the path
+    assert os.stat(path).st_ino == os.fstat(claimant.fileno()).st_ino
+    monkeypatch.setattr(file_lock.fcntl, "flock", real_flock)
+    with pytest.raises(RequestError):
+        file_lock.acquire(path, "busy")  # the live file is held
+    file_lock.release(claimant, path)
+    assert not os.path.exists(path)
+
+
+def test_work_dir_is_kept_when_the_artifacts_cannot_reach_the_output(tmp_path):
+    """The output location breaks while the job trains: the model stays on disk, and the job says where."""
+    out = tmp_path / "out"
+    body = _script_job(tmp_path, """
+        import json, os
+        with open(os.path.join(os.environ["SM_MODEL_DIR"], "weights.bin"), "w") as f:
+            f.write("trained")
+        with open(json.loads(os.environ["SM_HPS"])["block"], "w") as f:  # the output dir becomes a file
+            f.write("in the way")
+    """, "blocked-output", output=out, hyperparameters={"block": str(out)})
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc, description = run_local(["--request", write_request(tmp_path, body), "--framework", "script"],
+                                  env={"TMPDIR": str(scratch)}, timeout=120)
+    assert proc.returncode == 1, explain(proc)
+    [work] = [p for p in scratch.iterdir() if p.name.startswith("sagemaker-local-blocked-output-")]
+    model_dir = work / "algo-1" / "model"
+    assert description["TrainingJobStatus"] == "Failed"
+    assert description["FailureReason"].splitlines()[0] == (
+        f"ClientError: cannot write {out}/blocked-output/output/model.tar.gz (OutputDataConfig.S3OutputPath): "
+        f"Not a directory. The artifacts are kept in {model_dir}.")
+    assert (model_dir / "weights.bin").read_text() == "trained"
+    assert f"work dir kept: {work}: artifacts did not reach {out}/blocked-output/output/; they are in " \
+           f"{model_dir}" in proc.stderr
+
+
+def _refusal(proc) -> str:
+    """The one-line reason of a refused request (exit 2), without the command's prefix."""
+    assert proc.returncode == 2, explain(proc)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("sagemaker-training local: bad request: "), explain(proc)
+    return last[len("sagemaker-training local: bad request: "):]
+
+
+def test_a_second_job_with_the_same_name_and_output_is_refused(tmp_path):
+    """As the API refuses a duplicate TrainingJobName (ResourceInUse): while the first runs, and after."""
+    started = tmp_path / "started"
+    release = tmp_path / "release"
+    body = _script_job(tmp_path, f"""
+        import os, time
+        open({str(started)!r}, "w").close()
+        while not os.path.exists({str(release)!r}):
+            time.sleep(0.05)
+        with open(os.path.join(os.environ["SM_MODEL_DIR"], "first.txt"), "w") as f:
+            f.write("first")
+    """, "same-name")
+    first = subprocess.Popen([*CLI, "--request", write_request(tmp_path, body, "first.json"), "--framework",
+                              "script", "--work-dir", str(tmp_path / "work-1")], env=cli_env(),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.05)
+        second = _script_job(tmp_path, "print('second')", "same-name")
+        proc, _ = run_local(["--request", write_request(tmp_path, second, "second.json"), "--framework", "script",
+                             "--work-dir", str(tmp_path / "work-2")], timeout=60)
+        assert _refusal(proc) == (
+            f"ResourceInUse: training job 'same-name' already writes to "
+            f"{tmp_path / 'out'}/same-name/output/: give this job another TrainingJobName (it is running).")
+        assert not (tmp_path / "work-2").exists()
+        # another job in the first one's work dir would delete its hosts' dirs: refused too
+        other = _script_job(tmp_path, "print('other')", "other-name")
+        proc, _ = run_local(["--request", write_request(tmp_path, other, "other.json"), "--framework", "script",
+                             "--work-dir", str(tmp_path / "work-1")], timeout=60)
+        assert _refusal(proc) == (
+            f"ResourceInUse: the work dir {tmp_path / 'work-1'} is in use by another local job: give another "
+            "--work-dir.")
+        assert (tmp_path / "work-1" / "algo-1" / "input" / "config").is_dir()
+    finally:
+        release.touch()
+        stdout, stderr = first.communicate(timeout=60)
+    assert first.returncode == 0, stderr
+    model = tmp_path / "out" / "same-name" / "output" / "model.tar.gz"
+    with tarfile.open(model) as tar:
+        assert tar.getnames() == ["first.txt"]
+    # once the first has finished, its artifacts still hold the name
+    proc, _ = run_local(["--request", write_request(tmp_path, second, "second.json"), "--framework", "script"],
+                        timeout=60)
+    assert _refusal(proc) == (
+        f"ResourceInUse: training job 'same-name' already writes to "
+        f"{tmp_path / 'out'}/same-name/output/: give this job another TrainingJobName (its artifacts are there: "
+        "model.tar.gz, output.tar.gz), or remove them.")
+    with tarfile.open(model) as tar:
+        assert tar.getnames() == ["first.txt"]
+
+
+def test_a_model_dir_link_to_the_root_is_packed_as_a_link(tmp_path):
+    """The packer packs what is in the model dir: a link to / is one link entry, not the file system."""
+    body = _script_job(tmp_path, """
+        import os
+        model = os.environ["SM_MODEL_DIR"]
+        os.symlink("/", os.path.join(model, "root"))
+        os.symlink("/etc/passwd", os.path.join(model, "passwords"))
+        with open(os.path.join(model, "weights.bin"), "w") as f:
+            f.write("w")
+    """, "linked-model")
+    started = time.monotonic()
+    proc, description = run_local(["--request", write_request(tmp_path, body), "--framework", "script"],
+                                  timeout=120)
+    assert proc.returncode == 0, explain(proc)
+    assert time.monotonic() - started < 60
+    with tarfile.open(tmp_path / "out" / "linked-model" / "output" / "model.tar.gz") as tar:
+        members = {m.name: (m.type, m.linkname) for m in tar.getmembers()}
+    assert members == {"passwords": (tarfile.SYMTYPE, "/etc/passwd"), "root": (tarfile.SYMTYPE, "/"),
+                       "weights.bin": (tarfile.REGTYPE, "")}
+
+
+def test_prepare_only_writes_each_config_once_with_the_code_in_place(tmp_path):
+    body = _script_job(tmp_path, "print('hi')", "prepared")
+    work = tmp_path / "work"
+    proc, _ = run_local(["--request", write_request(tmp_path, body), "--framework", "script", "--prepare-only",
+                         "--work-dir", str(work)], timeout=60)
+    assert proc.returncode == 0, explain(proc)
+    with open(work / "algo-1" / "input" / "config" / "hyperparameters.json", encoding="utf-8") as f:
+        written = json.load(f)
+    expected = dict(body["HyperParameters"])
+    del expected["sagemaker_submit_directory"]  # train uses code/ as it is
+    assert written == expected
+    assert (work / "algo-1" / "code" / "train.py").read_text() == "print('hi')"
+    assert (work / "algo-1" / "input" / "data" / "training" / "x.csv").read_text() == "1\n"
+
+
+# -- the parts, in process ------------------------------------------------------------------
+
+
+def test_embedded_s3_is_handed_over_not_put_into_the_environment(tmp_path):
+    from sagemaker_training import storage
+    from sagemaker_training.local_s3 import EmbeddedS3, overlay
+
+    before = dict(os.environ)
+    with EmbeddedS3("us-west-2") as embedded:
+        assert dict(os.environ) == before
+        variables = embedded.environ
+        assert variables["AWS_ENDPOINT_URL_S3"] == embedded.endpoint
+        assert variables["AWS_PROFILE"] is None and "AWS_PROFILE" not in overlay(variables)
+        client = storage.s3_client(environ=overlay(variables))
+        storage.create_bucket("handed-over", client=client)
+        (tmp_path / "f").write_text("x")
+        storage.store(str(tmp_path / "f"), "s3://handed-over/f", client=client)
+        assert storage.list_prefix("s3://handed-over/", client=client) == ["f"]
+    assert dict(os.environ) == before
+
+
+def test_describe_is_a_function_of_the_state():
+    from sagemaker_training import local_request, local_state
+
+    body = request("s3://bkt/out", job_name="described")
+    job = local_request.validate(body)
+    state = local_state.JobState()
+    first = local_state.describe(job, state, "us-west-2")
+    assert (first["TrainingJobStatus"], first["SecondaryStatus"]) == ("InProgress", "Starting")
+    assert "TrainingStartTime" not in first and "ModelArtifacts" not in first
+    state.enter("Downloading", "Downloading input data")
+    state.enter("Training", "Training in progress.")
+    assert local_state.describe(job, state, "us-west-2")["SecondaryStatus"] == "Training"
+    state.completed("s3://bkt/out/described/output/model.tar.gz")
+    done = local_state.describe(job, state, "us-west-2", timestamp=lambda moment: moment.timestamp())
+    assert done["TrainingJobStatus"] == "Completed"
+    assert done["ModelArtifacts"] == {"S3ModelArtifacts": "s3://bkt/out/described/output/model.tar.gz"}
+    assert [t["Status"] for t in done["SecondaryStatusTransitions"]] == [
+        "Starting", "Downloading", "Training", "Completed"]
+    assert all(isinstance(t["StartTime"], float) for t in done["SecondaryStatusTransitions"])
+    assert done["TrainingJobArn"] == "arn:aws:sagemaker:us-west-2:123456789012:training-job/described"
+    assert done == local_state.describe(job, state, "us-west-2", timestamp=lambda moment: moment.timestamp())
+
+
+def test_state_reports_each_change_once():
+    from sagemaker_training import local_state
+
+    seen = []
+    state = local_state.JobState(on_change=lambda s: seen.append((s.status, s.secondary)))
+    state.enter("Downloading", "Downloading input data")
+    state.failed("UserError: it broke\nmore")
+    assert seen == [("InProgress", "Starting"), ("InProgress", "Downloading"), ("Failed", "Failed")]
+    assert state.transitions[-1]["StatusMessage"] == "UserError: it broke"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "log-file"])
+def test_progress_output(terminal):
+    from sagemaker_training.local_progress import Log, Transfer
+
+    stream = _Terminal() if terminal else io.StringIO()
+    with Transfer(Log(stream), "channel training <- s3://b/data", 3 * 1024 * 1024, 3) as progress:
+        for _ in range(3):
+            progress(1024 * 1024)
+    text = stream.getvalue()
+    if terminal:  # tqdm's bar, drawn in place, ends full
+        assert "\r" in text and "sagemaker-training local: channel training <- s3://b/data" in text
+        assert "100%" in text and "3.00M/3.00M" in text
+    else:
+        assert re.fullmatch(r"sagemaker-training local: channel training <- s3://b/data: 3 files, 3\.0 MB in "
+                            r"\d+\.\ds\n", text), text

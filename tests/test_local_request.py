@@ -12,7 +12,7 @@ import os
 import pytest
 
 from local_jobs import mutated, request, run_local, write_request
-from sagemaker_training import local, local_request
+from sagemaker_training import local, local_flags, local_request
 
 
 @pytest.fixture
@@ -50,6 +50,46 @@ CASES = [
     ("no-channel-name", ("InputDataConfig.0.ChannelName", None, True), "InputDataConfig[0].ChannelName"),
     ("unknown-field", ("CheckpointConfig", {"S3Uri": "s3://bkt/c"}), "CheckpointConfig"),
     ("bad-role", ("RoleArn", "admin"), "RoleArn"),
+    # the toolkit's own knobs are local mode's to set, per host
+    ("environment-base-dir", ("Environment", {"SAGEMAKER_BASE_DIR": "/", "MY_SETTING": "1"}),
+     "Environment sets SAGEMAKER_BASE_DIR: SAGEMAKER_* variables configure the toolkit itself (base dir, ports, "
+     "timeouts), which local mode sets for each host; remove it from the request."),
+    ("environment-knobs", ("Environment", {"SAGEMAKER_TF_PORT": "1", "SAGEMAKER_HOST_WAIT_SECONDS": "5"}),
+     "Environment sets SAGEMAKER_HOST_WAIT_SECONDS, SAGEMAKER_TF_PORT: SAGEMAKER_* variables"),
+    ("max-run-huge", ("StoppingCondition.MaxRuntimeInSeconds", 10**30),
+     f"StoppingCondition.MaxRuntimeInSeconds must be at most 2419200, got {10**30}."),
+    # the API's name is S3DataDistributionType; S3DistributionType belongs to inputdataconfig.json only
+    ("container-distribution-name", ("InputDataConfig.0.DataSource.S3DataSource.S3DistributionType",
+                                     "ShardedByS3Key"),
+     "InputDataConfig[0].DataSource.S3DataSource.S3DistributionType is not a field of S3DataSource: the API's "
+     "name is S3DataDistributionType"),
+    ("bad-distribution", ("InputDataConfig.0.DataSource.S3DataSource.S3DataDistributionType", "Sharded"),
+     "InputDataConfig[0].DataSource.S3DataSource.S3DataDistributionType must be one of FullyReplicated, "
+     "ShardedByS3Key"),
+    # a local output location that cannot hold the artifacts is refused before anything starts
+    ("output-dev-null", ("OutputDataConfig.S3OutputPath", "/dev/null"),
+     "OutputDataConfig.S3OutputPath: /dev/null exists and is not a directory: give a directory for the artifacts."),
+    ("output-under-proc", ("OutputDataConfig.S3OutputPath", "file:///proc/sagemaker-out"),
+     "OutputDataConfig.S3OutputPath: nothing can be written under /proc (No such file or directory)"),
+    ("output-under-sys", ("OutputDataConfig.S3OutputPath", "/sys/kernel/sagemaker-out"),
+     "OutputDataConfig.S3OutputPath: nothing can be written under /sys/kernel"),
+    # what the host's train would refuse is refused here, by the same rules, before any host starts
+    ("channel-name-dotdot", ("InputDataConfig.0.ChannelName", ".."),
+     "bad request: InputDataConfig[0].ChannelName: channel name '..' is not usable as a directory and variable "
+     "name (empty, '.', '..', or holding '/', '=' or NUL): rename the channel, e.g. \"training\"."),
+    ("hyperparameter-nul", ("HyperParameters.note", "x\x00"),
+     "bad request: HyperParameters.note has a NUL character in 'x\\x00': remove it."),
+    ("hyperparameter-json-nul", ("HyperParameters.note", '["a\\u0000b"]'),
+     "bad request: HyperParameters.note has a NUL character in 'a\\x00b': remove it."),
+    ("hyperparameter-name-equals", ("HyperParameters.a=b", "1"),
+     "bad request: HyperParameters: hyperparameter name 'a=b' holds =, which no environment variable name can: rename the "
+     "hyperparameter."),
+    ("environment-nul", ("Environment", {"A": "x\x00y"}),
+     "bad request: Environment.A has a NUL character in 'x\\x00y': remove it."),
+    ("environment-name-equals", ("Environment", {"A=B": "x"}),
+     "bad request: Environment: the name 'A=B' is not a variable name (a letter or '_', then letters, digits "
+     "and '_'): rename it."),
+    ("environment-name-digit", ("Environment", {"1A": "x"}), "bad request: Environment: the name '1A' is not"),
 ]
 
 
@@ -71,6 +111,7 @@ def test_bad_request_fails_before_anything_starts(tmp_path, good, change, text):
     work_dir = str(tmp_path / "work")
     proc, _ = run_local(["--request", write_request(tmp_path, body), "--work-dir", work_dir], timeout=60)
     _assert_rejected(proc, work_dir, text)
+    assert not os.path.exists(tmp_path / "out"), "a bad request must not upload anything"
 
 
 def test_duplicate_channel_names(tmp_path, good):
@@ -99,8 +140,8 @@ def test_empty_s3_prefix_and_missing_bucket(tmp_path, good):
     no_bucket = mutated(empty, CHANNEL_URI, "s3://no-such-bucket-here/data")
     proc, _ = run_local(["--request", write_request(tmp_path, no_bucket), "--work-dir", work_dir, "--embedded-s3"],
                         timeout=60)
-    _assert_rejected(proc, work_dir, "InputDataConfig[0].DataSource.S3DataSource.S3Uri: cannot list "
-                                     "s3://no-such-bucket-here/data (NoSuchBucket")
+    _assert_rejected(proc, work_dir, "s3://no-such-bucket-here/data does not exist: there is no bucket "
+                                     "'no-such-bucket-here'; check InputDataConfig[0].DataSource.S3DataSource.S3Uri.")
 
 
 @pytest.mark.parametrize("args,text", [
@@ -147,7 +188,7 @@ def test_flags_encode_like_the_sdk(tmp_path):
         "--hyperparameter", "layers=[10, 20]", "--training-steps", "1000", "--evaluation-steps", "100",
         "--checkpoint-path", "s3://bkt/ckpt", "--instance-count", "2", "--output-path", "s3://bkt/out",
         "--job-name", "j1", "--channel", "s3://bkt/data", "--channel", "test=s3://bkt/test", "--max-run", "3600"])
-    body, source = local_request.request_from_flags(args, "us-west-2", None)
+    body, source = local_flags.request_from_flags(args, "us-west-2", None)
     hps = body["HyperParameters"]
     assert hps["learning_rate"] == "0.1" and hps["name"] == '"plain text"' and hps["layers"] == "[10, 20]"
     assert hps["training_steps"] == "1000" and hps["checkpoint_path"] == '"s3://bkt/ckpt"'
@@ -162,3 +203,68 @@ def test_flags_encode_like_the_sdk(tmp_path):
     request = local_request.validate(body)
     assert request.framework == "tensorflow" and request.hosts == ["algo-1", "algo-2"]
     assert sorted(request.written_s3_uris()) == ["s3://bkt/ckpt", "s3://bkt/out", "s3://bkt/out/j1/source/sourcedir.tar.gz"]
+    assert [c["DataSource"]["S3DataSource"]["S3DataDistributionType"] for c in body["InputDataConfig"]] == \
+        ["FullyReplicated", "FullyReplicated"]
+
+
+def test_flags_form_body_is_a_valid_create_training_job_request(tmp_path):
+    """What the flags form builds passes botocore's own validation of CreateTrainingJob."""
+    from botocore.session import get_session
+    from botocore.validate import ParamValidator
+
+    (tmp_path / "iris.py").write_text("")
+    args = local.build_parser().parse_args([
+        "--framework", "tensorflow", "--entry-point", str(tmp_path / "iris.py"), "--output-path", "s3://bkt/out",
+        "--job-name", "j2", "--channel", "s3://bkt/data", "--role", "arn:aws:iam::123456789012:role/R"])
+    body, _ = local_flags.request_from_flags(args, "us-west-2", None)
+    shape = get_session().get_service_model("sagemaker").operation_model("CreateTrainingJob").input_shape
+    report = ParamValidator().validate(body, shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+def test_hyperparameters_decode_with_the_toolkits_one_decoder(tmp_path):
+    """sagemaker_* values are read as train reads them: JSON when it parses, else the string."""
+    body = request("s3://bkt/out", hyperparameters={"checkpoint_path": "s3://bkt/ckpt"})
+    body["HyperParameters"]["sagemaker_submit_directory"] = "s3://bkt/code/sourcedir.tar.gz"  # a plain string
+    body["HyperParameters"]["_tuning_objective_metric"] = '"s3://bkt/not-a-location"'  # tuning keys: never JSON
+    assert sorted(local_request.validate(body).s3_uris()) == [
+        "s3://bkt/ckpt", "s3://bkt/code/sourcedir.tar.gz", "s3://bkt/out"]
+
+
+def test_output_under_a_file_is_refused(tmp_path, good):
+    (tmp_path / "a-file").write_text("not a folder")
+    body = mutated(good, "OutputDataConfig.S3OutputPath", str(tmp_path / "a-file" / "out"))
+    work_dir = str(tmp_path / "work")
+    proc, _ = run_local(["--request", write_request(tmp_path, body), "--work-dir", work_dir], timeout=60)
+    _assert_rejected(proc, work_dir, f"OutputDataConfig.S3OutputPath: {tmp_path / 'a-file' / 'out'} cannot be "
+                                     f"created: {tmp_path / 'a-file'} is not a directory.")
+
+
+def test_request_that_is_not_utf8(tmp_path, good):
+    path = tmp_path / "request.json"
+    path.write_bytes(b'{"TrainingJobName": "caf\xe9"}')
+    work_dir = str(tmp_path / "work")
+    proc, _ = run_local(["--request", str(path), "--work-dir", work_dir], timeout=60)
+    _assert_rejected(proc, work_dir, f"--request {path} is not UTF-8 text (byte b'\\xe9' at offset 24): save the "
+                                     "request as UTF-8 JSON.")
+
+
+def test_request_nested_too_deeply(tmp_path, good):
+    text = '{"TrainingJobName": "deep", "Tags": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    work_dir = str(tmp_path / "work")
+    proc, _ = run_local(["--request", write_request(tmp_path, text), "--work-dir", work_dir], timeout=60)
+    _assert_rejected(proc, work_dir, "nests its JSON too deeply to read")
+
+
+def test_channel_key_that_escapes_is_refused_naming_it(tmp_path, good, s3, s3_bucket):
+    """A key with '..' would land outside the channel dir: refused while listing, before any host exists."""
+    bucket = s3_bucket()
+    s3.put_object(Bucket=bucket, Key="data/train.csv", Body=b"1,2\n")
+    s3.put_object(Bucket=bucket, Key="data/../../escaped.txt", Body=b"outside")
+    body = mutated(good, CHANNEL_URI, f"s3://{bucket}/data")
+    work_dir = str(tmp_path / "work")
+    proc, _ = run_local(["--request", write_request(tmp_path, body), "--work-dir", work_dir], timeout=60)
+    _assert_rejected(proc, work_dir, f"InputDataConfig[0].DataSource.S3DataSource.S3Uri: refusing to download "
+                                     f"s3://{bucket}/data/../../escaped.txt: its key would be written outside the "
+                                     "channel directory input/data/training; rename the object.")
+    assert sorted(os.listdir(tmp_path)) == ["data", "request.json"]

@@ -6,9 +6,10 @@ with real MXNet on small MNIST slices.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import subprocess
+import signal
 import sys
 import time
 
@@ -22,6 +23,7 @@ from sagemaker_training.frameworks import load
 from sagemaker_training.frameworks.mxnet import KVSTORE_MODULE, TRAINER_MODULE, plan, wait_for_kvstore_nodes
 from sagemaker_training.frameworks.mxnet.trainer import TRAIN_ARGUMENTS, default_save, select_arguments
 from sagemaker_training.job import Job
+from sagemaker_training.processes import ProcessSpec, supervise
 
 MNIST = os.path.join(EXAMPLE_DIR, "mnist.py")
 
@@ -81,17 +83,20 @@ def test_distributed_plan_runs_kvstore_nodes_beside_the_worker(tmp_path, monkeyp
         assert spec.env["SM_CURRENT_HOST"] == current
 
 
-@pytest.mark.parametrize("lives, timeout, waited", [(0.3, 10.0, (0.25, 5.0)), (30.0, 0.5, (0.45, 3.0))])
-def test_host_waits_a_bounded_time_for_its_kvstore_nodes(lives, timeout, waited):
-    # A stand-in node: a child whose command line names the kvstore module.
-    node = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({lives})", KVSTORE_MODULE])
-    try:
-        started = time.monotonic()
-        wait_for_kvstore_nodes(timeout)
-        assert waited[0] < time.monotonic() - started < waited[1]
-    finally:
-        node.kill()
-        node.wait()
+@pytest.mark.parametrize("lives, timeout, waited, node_code", [
+    (0.3, 10.0, (0.25, 5.0), 0),               # the node ends by itself: the host waits for it, no longer
+    (30.0, 0.5, (0.45, 3.0), -signal.SIGTERM),  # it does not: the host stops it after the bound
+])
+def test_host_waits_a_bounded_time_for_its_kvstore_nodes(lives, timeout, waited, node_code):
+    # The supervisor hands on_mains_done its own handles of the node: nothing is looked up by command line.
+    node = ProcessSpec(name="mxnet server on algo-1", argv=[sys.executable, "-c", f"import time; time.sleep({lives})"],
+                       main=False, user_code=False)
+    worker = ProcessSpec(name="worker", argv=[sys.executable, "-c", "pass"])
+    started = time.monotonic()
+    outcome = supervise([node, worker], grace=5, aux_grace=5,
+                        on_mains_done=functools.partial(wait_for_kvstore_nodes, timeout))
+    assert waited[0] < time.monotonic() - started < waited[1]
+    assert outcome.ok and outcome.exit_codes == {"worker": 0, "mxnet server on algo-1": node_code}
 
 
 # ---------------------------------------------------------------------------

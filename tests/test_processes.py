@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -352,6 +354,19 @@ def _py(code: str) -> list:
     return [sys.executable, "-c", code]
 
 
+class _Sink:
+    """A stream that keeps what is written to it, in the pieces it came in."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+
 def test_auxiliary_children_are_stopped_when_the_mains_succeed(tmp_path):
     marker, ready = tmp_path / "aux-stopped", tmp_path / "aux-ready"
     aux = ("import signal, sys, time\n"
@@ -389,3 +404,293 @@ def test_toolkit_child_failure_is_a_toolkit_error():
     reason = outcome.failure.reason()
     assert reason.startswith("ToolkitError: parameter server exited with code 2")
     assert "report it" in reason.splitlines()[0]
+
+
+# ---------------------------------------------------------------------------
+# The supervisor waits for, signals and sweeps only what is its own
+
+
+def test_a_process_started_beside_the_supervisor_keeps_its_exit_code():
+    sibling = subprocess.Popen(_py("import sys, time; time.sleep(0.3); sys.exit(3)"))
+    try:
+        outcome = supervise([ProcessSpec(name="worker", argv=_py("import time; time.sleep(1.5)"))], grace=5)
+        assert outcome.ok
+        assert sibling.wait(timeout=10) == 3  # not reaped by the supervisor (it reported 0)
+    finally:
+        kill_quietly(sibling.pid)
+
+
+def test_children_are_started_without_preexec_fn(monkeypatch):
+    seen = []
+
+    class Spy(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", Spy)
+    outcome = supervise([ProcessSpec(name="worker", argv=_py("import os; print(os.getpgid(0) == os.getpid())"))],
+                        grace=5)
+    assert outcome.ok
+    [kwargs] = seen
+    assert kwargs.get("preexec_fn") is None
+    assert kwargs["start_new_session"] is True  # its own group, set up by Popen itself
+
+
+def test_exec_wrapper_failure_is_the_users_with_the_reason(tmp_path):
+    base = _job(tmp_path, "#!/nonexistent/interpreter\necho never\n", name="train")
+    os.chmod(os.path.join(base, "code", "train"), 0o755)
+    result = run_train(base)
+    assert result.returncode == 127
+    head = read_failure(base).splitlines()[0]
+    assert head.startswith("UserError: train raised FileNotFoundError: cannot run ")
+    assert head.split(": ")[-1].startswith("No such file or directory")
+
+
+DAEMON = """
+    import os, sys, time
+    pid_file = os.path.join(os.environ["SM_MODEL_DIR"], "daemon.pid")
+    if os.fork() == 0:          # the classic double fork: out of the group, the session and the parent
+        os.setsid()
+        if os.fork() == 0:
+            with open(pid_file + ".tmp", "w") as f:
+                f.write(str(os.getpid()))
+            os.rename(pid_file + ".tmp", pid_file)
+            os.close(1); os.close(2)
+            time.sleep(300)
+        os._exit(0)
+    while not os.path.exists(pid_file):
+        time.sleep(0.01)
+    print("training done, the daemon runs on", flush=True)
+"""
+
+
+def test_a_daemon_that_calls_setsid_does_not_outlive_train(tmp_path):
+    base = _job(tmp_path, DAEMON)
+    started = time.monotonic()
+    result = run_train(base, timeout=60)
+    with open(os.path.join(base, "model", "daemon.pid")) as f:
+        daemon = int(f.read())
+    try:
+        assert result.returncode == 0, result.stderr
+        assert not pid_alive(daemon)  # gone by the time train has exited
+        assert f"ended 1 process(es) the job left running (pids {daemon})" in result.stderr
+        assert time.monotonic() - started < 10
+    finally:
+        kill_quietly(daemon)
+
+
+def test_the_sweep_touches_only_descendants(tmp_path):
+    """A process started beside the supervisor, alive or exited, is left alone;
+    the daemon of a supervised child is ended."""
+    code = "\n".join(line[4:] for line in DAEMON.splitlines()).replace(
+        'os.environ["SM_MODEL_DIR"]', repr(str(tmp_path)))
+    beside = subprocess.Popen(["sleep", "60"])
+    try:
+        outcome = supervise([ProcessSpec(name="worker", argv=_py(code))], grace=5)
+        with open(tmp_path / "daemon.pid") as f:
+            daemon = int(f.read())
+        assert outcome.ok
+        assert not pid_alive(daemon)
+        assert pid_alive(beside.pid) and beside.poll() is None
+    finally:
+        kill_quietly(beside.pid)
+        beside.wait()
+
+
+# ---------------------------------------------------------------------------
+# Output in bounded memory
+
+
+def _peak_rss_of_train(base: str, env: dict | None = None, timeout: float = 120):
+    """Run train with its output discarded; (exit code, its peak RSS in MiB, sampled every 20 ms)."""
+    import psutil
+
+    proc = start_train(base, env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    deadline = time.monotonic() + timeout
+    try:
+        process = psutil.Process(proc.pid)
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                peak = max(peak, process.memory_info().rss)
+            except psutil.Error:
+                break
+            time.sleep(0.02)
+        return proc.wait(timeout=10), peak / 2**20
+    finally:
+        kill_quietly(proc.pid)
+
+
+def test_huge_stderr_lines_keep_the_supervisor_small_and_the_tail_bounded(tmp_path):
+    base = _job(tmp_path, """
+        import sys
+        line = b"x" * (20 * 2**20) + b"\\n"
+        for _ in range(40):
+            sys.stderr.buffer.write(line)
+        sys.stderr.buffer.write(b"RuntimeError: out of patience\\n")
+        sys.exit(1)
+    """)
+    code, peak = _peak_rss_of_train(base)
+    assert code == 1
+    assert peak < 100, f"the supervisor's RSS reached {peak:.0f} MiB"
+    failure = read_failure(base)
+    assert failure.count("Last stderr lines of train.py:") == 1
+    kept = failure.split("Last stderr lines of train.py:\n", 1)[1].splitlines()
+    assert kept[-1] == "RuntimeError: out of patience"
+    assert kept[-2] == "x" * 500 + f" [... {20 * 2**20 - 500} more characters]"
+    assert len(failure) < 100_000
+
+
+def test_a_hundred_megabytes_without_a_newline(tmp_path):
+    base = _job(tmp_path, """
+        import sys
+        chunk = b"y" * 2**20
+        for _ in range(100):
+            sys.stdout.buffer.write(chunk)
+    """)
+    code, peak = _peak_rss_of_train(base)
+    assert code == 0
+    assert peak < 100, f"the supervisor's RSS reached {peak:.0f} MiB"
+
+
+def test_the_failure_tail_is_not_printed_twice(tmp_path):
+    base = _job(tmp_path, """
+        import sys
+        print("the one line the user wrote", file=sys.stderr)
+        sys.exit(4)
+    """)
+    result = run_train(base)
+    assert result.returncode == 4
+    assert result.stderr.count("the one line the user wrote") == 1
+    assert read_failure(base).count("the one line the user wrote") == 1
+
+
+def test_carriage_returns_end_lines_as_they_come(tmp_path):
+    base = _job(tmp_path, """
+        import sys, time
+        for step in (10, 20, 30):  # as tqdm and Keras draw: each state after a \\r, no newline
+            sys.stdout.write(f"\\rtraining {step}%")
+            sys.stdout.flush()
+        time.sleep(300)
+    """)
+    proc = start_train(base)
+    try:
+        # each \r ends the state before it: they show while the script still runs (the last one, at its end)
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert lines == [b"training 10%\n", b"training 20%\n"]
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        kill_quietly(proc.pid)
+
+
+def test_line_ends_and_pieces():
+    from sagemaker_training import streams
+    from sagemaker_training.errors import Redactor
+
+    read, write = os.pipe()
+    long_line = ("word " * 30000).strip()
+    payload = (b"a\r\nb\rc\n\r\r\nd\n\n" + "é".encode() * 3 + b"\xff\n" + long_line.encode() + b"\npassword=hunter2hunter2")
+
+    def writer():
+        with os.fdopen(write, "wb") as f:
+            f.write(payload)
+
+    threading.Thread(target=writer, daemon=True).start()
+    sink, tail = _Sink(), streams.Tail(lines=3, width=10)
+    streams.pump(os.fdopen(read, "rb"), sink, "[h] ", Redactor(), tail)
+    text = "".join(sink.parts)
+    # \r, \n and \r\n end a line; a \r that ends nothing is dropped, an empty \n line is kept
+    assert text.split("\n") == ["[h] a", "[h] b", "[h] c", "[h] d", "[h] ", "[h] ééé\ufffd",
+                                f"[h] {long_line}", "[h] password=****", ""]
+    # a long line goes out in pieces: what is held is one piece and one read, never the line
+    assert max(len(part) for part in sink.parts) <= streams.PIECE_CHARS + streams.READ_BYTES < len(long_line)
+    assert tail.lines() == ["ééé\ufffd", f"word word  [... {len(long_line) - 10} more characters]",
+                            "password=* [... 3 more characters]"]
+
+
+# ---------------------------------------------------------------------------
+# Runners get the handles of their own auxiliary children
+
+LEGACY_TF = ("def estimator_fn(run_config, hyperparameters):\n    pass\n"
+             "def train_input_fn(training_dir, hyperparameters):\n    pass\n"
+             "def eval_input_fn(training_dir, hyperparameters):\n    pass\n")
+
+
+def _tf_two_host_plan(tmp_path, current_host="algo-1"):
+    from sagemaker_training.environment import Environment
+    from sagemaker_training.frameworks import tensorflow as tf_runner
+    from sagemaker_training.job import Job
+
+    base = write_base_dir(tmp_path / current_host, program="train.py", code={"train.py": LEGACY_TF},
+                          hosts=("algo-1", "algo-2"), current_host=current_host)
+    job = Job(env=Environment(base, {}), addresses={"algo-1": "127.0.0.1", "algo-2": "127.0.0.1"})
+    return tf_runner.plan(job)
+
+
+def test_the_peer_watcher_stands_down_through_its_handle(tmp_path, monkeypatch):
+    import socket
+    import tempfile
+
+    from sagemaker_training.cluster import free_port_block
+
+    port = free_port_block(4)  # master, worker 0, ps 0, ps 1
+    for name, value in (("SAGEMAKER_TF_PORT", port), ("SAGEMAKER_TF_PS_PORT", port + 2), ("SAGEMAKER_PORT_STRIDE", 1),
+                        ("SAGEMAKER_TF_PEER_POLL_SECONDS", 0.05), ("SAGEMAKER_TF_PEER_WAIT_SECONDS", 0.5)):
+        monkeypatch.setenv(name, str(value))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    other_ps = socket.create_server(("127.0.0.1", port + 3))  # algo-2's parameter server
+    plan = _tf_two_host_plan(tmp_path)
+    _, _, watcher = plan.specs
+    handed = []
+
+    def on_mains_done(children):
+        handed.extend(child.name for child in children)
+        plan.on_mains_done(children)
+        assert os.listdir(scratch) == []  # no marker file: the watcher got a signal through its handle
+        other_ps.close()  # the peers end, as they do when the job is over
+        time.sleep(1.5)  # a watcher still watching would report the loss within a second
+
+    err = _Sink()
+    trainer = ProcessSpec(name="master", argv=_py("import time; time.sleep(1)"))
+    try:
+        outcome = supervise([watcher, trainer], grace=5, on_mains_done=on_mains_done, err=err)
+    finally:
+        other_ps.close()
+    assert outcome.ok
+    assert handed == ["peer watch on algo-1"]
+    assert outcome.exit_codes == {"master": 0, "peer watch on algo-1": 0}  # it stood down by itself, quietly
+    assert "went away" not in "".join(err.parts)
+
+
+def test_bad_framework_bounds_are_refused_naming_them(tmp_path, monkeypatch):
+    from sagemaker_training.errors import ClientError
+    from sagemaker_training.frameworks import mxnet
+
+    with pytest.raises(ClientError, match=r"SAGEMAKER_MXNET_NODE_EXIT_SECONDS='soon' is not valid"):
+        mxnet.node_exit_seconds({"SAGEMAKER_MXNET_NODE_EXIT_SECONDS": "soon"})
+    monkeypatch.setenv("SAGEMAKER_TF_PEER_START_SECONDS", "-1")  # read by the watcher child: checked at plan time
+    with pytest.raises(ClientError, match=r"SAGEMAKER_TF_PEER_START_SECONDS='-1' is not valid: it must be a number "
+                                          r">= 0"):
+        _tf_two_host_plan(tmp_path)
+
+
+def test_children_get_default_sigpipe_and_the_parent_death_signal():
+    """The exec wrapper undoes what the Python it runs in did (SIGPIPE, SIGXFSZ ignored) and sets
+    PR_SET_PDEATHSIG to SIGKILL, which exec keeps."""
+    out = _Sink()
+    pdeathsig = ("import ctypes\n"
+                 "value = ctypes.c_int(0)\n"
+                 "ctypes.CDLL(None).prctl(2, ctypes.byref(value), 0, 0, 0)  # PR_GET_PDEATHSIG\n"
+                 "print('pdeathsig', value.value)\n")
+    outcome = supervise([ProcessSpec(name="mask", argv=["grep", "^SigIgn:", "/proc/self/status"]),
+                         ProcessSpec(name="pdeathsig", argv=_py(pdeathsig))], grace=5, out=out)
+    assert outcome.ok
+    lines = "".join(out.parts).splitlines()
+    assert f"pdeathsig {int(signal.SIGKILL)}" in lines
+    [mask] = [int(line.split()[1], 16) for line in lines if line.startswith("SigIgn:")]
+    assert not mask & (1 << (signal.SIGPIPE - 1)) and not mask & (1 << (signal.SIGXFSZ - 1))

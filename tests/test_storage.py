@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from sagemaker_training import storage
+from sagemaker_training import storage, submit_dir
 from sagemaker_training.errors import ClientError, PlatformError
 
 CODE = {"train.py": b"print('training')\n", "lib/util.py": b"X = 1\n"}
@@ -55,7 +55,8 @@ def code_dir(tmp_path):
 
 
 def test_importing_storage_does_not_import_boto3():
-    code = "import sagemaker_training.storage, sys; assert 'boto3' not in sys.modules and 'botocore' not in sys.modules"
+    code = ("import sagemaker_training.storage, sagemaker_training.submit_dir, sys; "
+            "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -66,7 +67,7 @@ def test_importing_storage_does_not_import_boto3():
 def test_fetch_from_s3_tarball_replaces_the_code_dir(s3, s3_bucket, code_dir):
     bucket = s3_bucket()
     s3.put_object(Bucket=bucket, Key="job-1/source/sourcedir.tar.gz", Body=_tarball(CODE))
-    storage.fetch_submit_dir(f"s3://{bucket}/job-1/source/sourcedir.tar.gz", str(code_dir))
+    submit_dir.fetch_submit_dir(f"s3://{bucket}/job-1/source/sourcedir.tar.gz", str(code_dir))
     assert _tree(code_dir) == CODE
     assert sorted(os.listdir(code_dir.parent)) == ["code"]  # no download or staging left beside it
 
@@ -76,7 +77,7 @@ def test_fetch_from_s3_folder(s3, s3_bucket, code_dir):
     for name, data in CODE.items():
         s3.put_object(Bucket=bucket, Key=f"src/{name}", Body=data)
     s3.put_object(Bucket=bucket, Key="src-other/not-this.py", Body=b"")
-    storage.fetch_submit_dir(f"s3://{bucket}/src/", str(code_dir))
+    submit_dir.fetch_submit_dir(f"s3://{bucket}/src/", str(code_dir))
     assert _tree(code_dir) == CODE
 
 
@@ -94,14 +95,14 @@ def _local_sources(tmp_path):
 @pytest.mark.parametrize("form", ["path", "file-uri"])
 def test_fetch_from_local_tarball(tmp_path, code_dir, form):
     _, archive = _local_sources(tmp_path)
-    storage.fetch_submit_dir(f"file://{archive}" if form == "file-uri" else str(archive), str(code_dir))
+    submit_dir.fetch_submit_dir(f"file://{archive}" if form == "file-uri" else str(archive), str(code_dir))
     assert _tree(code_dir) == CODE
 
 
 @pytest.mark.parametrize("form", ["path", "file-uri"])
 def test_fetch_from_local_directory_keeps_links(tmp_path, code_dir, form):
     src, _ = _local_sources(tmp_path)
-    storage.fetch_submit_dir(f"file://{src}" if form == "file-uri" else str(src), str(code_dir))
+    submit_dir.fetch_submit_dir(f"file://{src}" if form == "file-uri" else str(src), str(code_dir))
     assert os.readlink(code_dir / "alias.py") == "lib/util.py"
     assert _tree(code_dir) == {**CODE, "alias.py": CODE["lib/util.py"]}
     assert _tree(src) == {**CODE, "alias.py": CODE["lib/util.py"]}  # the source is untouched
@@ -109,13 +110,13 @@ def test_fetch_from_local_directory_keeps_links(tmp_path, code_dir, form):
 
 def test_fetch_when_the_code_dir_is_inside_the_source(tmp_path):
     src, _ = _local_sources(tmp_path)
-    storage.fetch_submit_dir(str(src), str(src / "code"))
+    submit_dir.fetch_submit_dir(str(src), str(src / "code"))
     assert _tree(src / "code") == {**CODE, "alias.py": CODE["lib/util.py"]}
 
 
 def test_fetch_when_the_source_is_the_code_dir(tmp_path):
     src, _ = _local_sources(tmp_path)
-    storage.fetch_submit_dir(str(src), str(src))
+    submit_dir.fetch_submit_dir(str(src), str(src))
     assert _tree(src) == {**CODE, "alias.py": CODE["lib/util.py"]}
 
 
@@ -126,7 +127,7 @@ def test_fetch_when_the_source_is_the_code_dir(tmp_path):
 def test_missing_key_names_the_uri(s3, s3_bucket, code_dir):
     uri = f"s3://{s3_bucket()}/job/source/sourcedir.tar.gz"
     with pytest.raises(ClientError) as raised:
-        storage.fetch_submit_dir(uri, str(code_dir))
+        submit_dir.fetch_submit_dir(uri, str(code_dir))
     assert str(raised.value) == f"{uri} does not exist: check sagemaker_submit_directory."
     assert _tree(code_dir) == {"stale.py": b"old"}
 
@@ -134,7 +135,7 @@ def test_missing_key_names_the_uri(s3, s3_bucket, code_dir):
 def test_missing_bucket_names_the_uri_and_bucket(s3, code_dir):
     uri = "s3://no-such-bucket-anywhere/sourcedir.tar.gz"
     with pytest.raises(ClientError) as raised:
-        storage.fetch_submit_dir(uri, str(code_dir))
+        submit_dir.fetch_submit_dir(uri, str(code_dir))
     message = str(raised.value)
     assert uri in message and "no bucket 'no-such-bucket-anywhere'" in message
     assert "sagemaker_submit_directory" in message and "\n" not in message
@@ -148,7 +149,7 @@ def test_missing_local_code(tmp_path, code_dir, where):
     missing = str(tmp_path / "nowhere" / "sourcedir.tar.gz")
     uri = f"file://{missing}" if where == "file-uri" else missing
     with pytest.raises(ClientError, match=f"sagemaker_submit_directory {uri} does not exist"):
-        storage.fetch_submit_dir(uri, str(code_dir))
+        submit_dir.fetch_submit_dir(uri, str(code_dir))
     assert _tree(code_dir) == {"stale.py": b"old"}
 
 
@@ -156,7 +157,7 @@ def test_missing_local_code(tmp_path, code_dir, where):
                                  "file://relative/path", ""])
 def test_malformed_locations(code_dir, uri):
     with pytest.raises(ClientError):
-        storage.fetch_submit_dir(uri, str(code_dir))
+        submit_dir.fetch_submit_dir(uri, str(code_dir))
     assert _tree(code_dir) == {"stale.py": b"old"}
 
 
@@ -165,7 +166,7 @@ def test_unsafe_tarball_on_s3_is_refused_naming_the_uri(s3, s3_bucket, code_dir)
     s3.put_object(Bucket=bucket, Key="sourcedir.tar.gz", Body=_tarball({"ok.py": b"", "../../escape.py": b""}))
     uri = f"s3://{bucket}/sourcedir.tar.gz"
     with pytest.raises(ClientError) as raised:
-        storage.fetch_submit_dir(uri, str(code_dir))
+        submit_dir.fetch_submit_dir(uri, str(code_dir))
     assert uri in str(raised.value) and "'../../escape.py'" in str(raised.value)
     assert sorted(os.listdir(code_dir.parent)) == ["code"] and _tree(code_dir) == {"stale.py": b"old"}
 
@@ -174,7 +175,7 @@ def test_corrupt_tarball_on_s3(s3, s3_bucket, code_dir):
     bucket = s3_bucket()
     s3.put_object(Bucket=bucket, Key="sourcedir.tar.gz", Body=_tarball(CODE)[:40])
     with pytest.raises(ClientError, match=f"s3://{bucket}/sourcedir.tar.gz is corrupt or truncated"):
-        storage.fetch_submit_dir(f"s3://{bucket}/sourcedir.tar.gz", str(code_dir))
+        submit_dir.fetch_submit_dir(f"s3://{bucket}/sourcedir.tar.gz", str(code_dir))
     assert _tree(code_dir) == {"stale.py": b"old"}
 
 
@@ -393,7 +394,7 @@ def test_transient_failures_are_retried(tmp_path, s3, s3_bucket, flaky_proxy, co
     bucket = s3_bucket()
     s3.put_object(Bucket=bucket, Key="sourcedir.tar.gz", Body=_tarball(CODE))
     flaky_proxy.failures, flaky_proxy.mode = 2, mode
-    storage.fetch_submit_dir(f"s3://{bucket}/sourcedir.tar.gz", str(code_dir))
+    submit_dir.fetch_submit_dir(f"s3://{bucket}/sourcedir.tar.gz", str(code_dir))
     assert _tree(code_dir) == CODE
     # the first request was tried three times (two failures, then through), then the download went on
     first = flaky_proxy.seen[0]
@@ -423,17 +424,199 @@ def test_unreachable_endpoint_is_a_platform_error(tmp_path, s3, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("SAGEMAKER_S3_MAX_ATTEMPTS", "2")
     with pytest.raises(PlatformError, match=f"S3 at http://127.0.0.1:{port} could not be reached"):
-        storage.fetch_submit_dir("s3://b-b-b/sourcedir.tar.gz", str(tmp_path / "code"))
+        submit_dir.fetch_submit_dir("s3://b-b-b/sourcedir.tar.gz", str(tmp_path / "code"))
 
 
 def test_access_denied_is_a_client_error_naming_the_uri(tmp_path, s3, flaky_proxy):
     flaky_proxy.failures, flaky_proxy.mode = 10**6, "deny"
     uri = "s3://someone-elses-bucket/job/sourcedir.tar.gz"
     with pytest.raises(ClientError) as raised:
-        storage.fetch_submit_dir(uri, str(tmp_path / "code"))
+        submit_dir.fetch_submit_dir(uri, str(tmp_path / "code"))
     message = str(raised.value)
     assert uri in message and "denied" in message and "permission" in message
     assert "sagemaker_submit_directory" in message
     assert len(flaky_proxy.seen) == 1  # a refusal is not retried
     with pytest.raises(ClientError, match="denied"):
         storage.list_prefix("s3://someone-elses-bucket/job/")
+
+
+# --------------------------------------------------------------------------
+# Listing, copying and mirroring: the calls local mode and the checkpoint mirror make
+
+
+def test_list_files_refuses_a_key_that_escapes_before_anything_is_written(s3, s3_bucket):
+    bucket = s3_bucket()
+    s3.put_object(Bucket=bucket, Key="data/a.csv", Body=b"1")
+    s3.put_object(Bucket=bucket, Key="data/../../escaped.txt", Body=b"2")
+    with pytest.raises(ClientError) as raised:
+        storage.list_files(f"s3://{bucket}/data", destination="the channel directory")
+    assert str(raised.value) == (f"refusing to download s3://{bucket}/data/../../escaped.txt: its key would be "
+                                 "written outside the channel directory; rename the object.")
+
+
+def test_list_fetch_and_store_with_progress(tmp_path, s3, s3_bucket):
+    bucket = s3_bucket()
+    s3.put_object(Bucket=bucket, Key="data/part/b.csv", Body=b"bb")
+    s3.put_object(Bucket=bucket, Key="data/a.csv", Body=b"a" * 3000)
+    s3.put_object(Bucket=bucket, Key="data/folder/", Body=b"")  # a folder marker is no file
+    entries = storage.list_files(f"s3://{bucket}/data")
+    assert [(e.source, e.relative, e.size) for e in entries] == [
+        (f"s3://{bucket}/data/a.csv", "a.csv", 3000), (f"s3://{bucket}/data/part/b.csv", "part/b.csv", 2)]
+    moved = []
+    for entry in entries:
+        storage.fetch(entry, str(tmp_path / "down" / entry.relative), progress=moved.append)
+    assert sum(moved) == 3002 and _tree(tmp_path / "down") == {"a.csv": b"a" * 3000, "part/b.csv": b"bb"}
+
+    local = storage.list_files(str(tmp_path / "down"))
+    assert [(e.relative, e.size) for e in local] == [("a.csv", 3000), ("part/b.csv", 2)]
+    moved.clear()
+    assert storage.store(local[1].source, str(tmp_path / "copy" / "b.csv"), progress=moved.append) == \
+        str(tmp_path / "copy" / "b.csv")
+    assert moved == [2] and os.listdir(tmp_path / "copy") == ["b.csv"]  # no temporary file left
+    assert storage.store(local[0].source, f"s3://{bucket}/out/a.csv") == f"s3://{bucket}/out/a.csv"
+    assert s3.get_object(Bucket=bucket, Key="out/a.csv")["Body"].read() == b"a" * 3000
+
+
+def test_store_to_an_unusable_local_path_is_a_client_error(tmp_path):
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(ClientError, match=r"^cannot write .*blocker/job/model.tar.gz \(the output\): Not a directory"):
+        storage.store(str(tmp_path / "f"), str(tmp_path / "blocker" / "job" / "model.tar.gz"), what="the output")
+
+
+def test_buckets(s3, s3_bucket):
+    storage.create_bucket("made-by-storage")
+    storage.create_bucket("made-by-storage")  # already ours: nothing happens
+    storage.check_bucket("s3://made-by-storage/prefix")
+    with pytest.raises(ClientError, match="there is no bucket 'not-made-here'; check the output"):
+        storage.check_bucket("s3://not-made-here/x", what="the output")
+
+
+# -- the TensorFlow checkpoint mirror, against the real endpoint ------------------------
+
+
+def _write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _keys(s3, bucket, prefix=""):
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+
+
+def test_mirror_uploads_the_index_last_skips_temp_files_and_mirrors_deletes(tmp_path, s3, s3_bucket, flaky_proxy):
+    from sagemaker_training.frameworks.tensorflow import checkpoints
+
+    bucket = s3_bucket()
+    local = str(tmp_path / "ckpt")
+    mirror = checkpoints.S3Mirror(f"s3://{bucket}/run/ckpt", local, interval=0.05)
+    assert mirror.restore() == 0
+    _write(f"{local}/model.ckpt-10.index", "i10")
+    _write(f"{local}/model.ckpt-10.data-00000-of-00001", "d10")
+    _write(f"{local}/checkpoint", 'model_checkpoint_path: "model.ckpt-10"')
+    _write(f"{local}/model.ckpt-20_temp/part-00000", "partial")
+    _write(f"{local}/checkpoint.tmp8a7.tempstate123", "partial")
+    _write(f"{local}/eval/events.out.tfevents.1", "e")
+    flaky_proxy.seen.clear()
+    assert mirror.sync() == 4
+    writes = [line for line in flaky_proxy.seen if line.startswith("PUT ")]
+    assert writes[-1] == f"PUT /{bucket}/run/ckpt/checkpoint", writes  # the index names only what is there
+    assert _keys(s3, bucket) == ["run/ckpt/checkpoint", "run/ckpt/eval/events.out.tfevents.1",
+                                 "run/ckpt/model.ckpt-10.data-00000-of-00001", "run/ckpt/model.ckpt-10.index"]
+    assert mirror.sync() == 0  # nothing changed
+    os.remove(f"{local}/model.ckpt-10.index")
+    assert mirror.sync() == 1 and "run/ckpt/model.ckpt-10.index" not in _keys(s3, bucket)
+    # The background thread picks up new files; stop() syncs a last time.
+    mirror.start()
+    _write(f"{local}/model.ckpt-30.index", "i30")
+    deadline = time.monotonic() + 5
+    while "run/ckpt/model.ckpt-30.index" not in _keys(s3, bucket) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "run/ckpt/model.ckpt-30.index" in _keys(s3, bucket)
+    _write(f"{local}/model.ckpt-40.index", "i40")
+    mirror.stop()
+    assert s3.get_object(Bucket=bucket, Key="run/ckpt/model.ckpt-40.index")["Body"].read() == b"i40"
+
+
+def test_mirror_never_follows_a_link_out_of_the_checkpoint_dir(tmp_path, s3, s3_bucket):
+    from sagemaker_training.frameworks.tensorflow import checkpoints
+
+    bucket = s3_bucket()
+    local = tmp_path / "ckpt"
+    _write(f"{local}/model.ckpt-1.index", "i1")
+    _write(f"{tmp_path}/secret.txt", "not a checkpoint")
+    os.symlink(tmp_path / "secret.txt", local / "leak.txt")
+    os.symlink("/etc/passwd", local / "checkpoint")  # even the index, read last
+    os.symlink(tmp_path, local / "parent")  # a directory link is not walked
+    os.symlink("model.ckpt-1.index", local / "alias.index")  # stays inside: its content is the checkpoint's
+    mirror = checkpoints.S3Mirror(f"s3://{bucket}/run/ckpt", str(local), interval=60)
+    assert mirror.sync() == 2
+    assert _keys(s3, bucket) == ["run/ckpt/alias.index", "run/ckpt/model.ckpt-1.index"]
+    assert s3.get_object(Bucket=bucket, Key="run/ckpt/alias.index")["Body"].read() == b"i1"
+    assert storage.upload_directory(str(local), f"s3://{bucket}/up") == [f"s3://{bucket}/up/alias.index",
+                                                                         f"s3://{bucket}/up/model.ckpt-1.index"]
+
+
+def test_mirror_restore_resumes_where_the_last_job_stopped(tmp_path, s3, s3_bucket):
+    from sagemaker_training.frameworks.tensorflow import checkpoints
+
+    bucket = s3_bucket()
+    first = str(tmp_path / "first")
+    _write(f"{first}/model.ckpt-10.index", "i10")
+    _write(f"{first}/checkpoint", 'model_checkpoint_path: "model.ckpt-10"')
+    checkpoints.S3Mirror(f"s3://{bucket}/ckpt", first).stop()
+    s3.put_object(Bucket=bucket, Key="ckpt/model.ckpt-5_temp/part", Body=b"half-written")  # never restored
+
+    again = str(tmp_path / "again")
+    mirror = checkpoints.S3Mirror(f"s3://{bucket}/ckpt", again)
+    assert mirror.restore() == 2
+    assert _tree(again) == {"checkpoint": b'model_checkpoint_path: "model.ckpt-10"', "model.ckpt-10.index": b"i10"}
+    assert mirror.sync() == 0  # what was restored is not uploaded back
+    # training goes on from step 10: the next checkpoint and the new index are all that is uploaded
+    _write(f"{again}/model.ckpt-20.index", "i20")
+    _write(f"{again}/checkpoint", 'model_checkpoint_path: "model.ckpt-20"')
+    os.utime(f"{again}/checkpoint", ns=(time.time_ns() + 10**9,) * 2)
+    assert mirror.sync() == 2
+    index = s3.get_object(Bucket=bucket, Key="ckpt/checkpoint")["Body"].read()
+    assert index == b'model_checkpoint_path: "model.ckpt-20"'
+
+
+def test_mirror_restore_refuses_a_key_that_escapes(tmp_path, s3, s3_bucket):
+    from sagemaker_training.frameworks.tensorflow import checkpoints
+
+    bucket = s3_bucket()
+    s3.put_object(Bucket=bucket, Key="runs/ckpt/model.ckpt-1.index", Body=b"i")
+    s3.put_object(Bucket=bucket, Key="runs/ckpt/data/../../escaped.txt", Body=b"outside")
+    local = tmp_path / "job" / "checkpoints"
+    with pytest.raises(ClientError) as raised:
+        checkpoints.S3Mirror(f"s3://{bucket}/runs/ckpt", str(local)).restore()
+    assert str(raised.value) == (f"refusing to download s3://{bucket}/runs/ckpt/data/../../escaped.txt: its key "
+                                 f"would be written outside {local}; rename the object.")
+    assert _tree(tmp_path) == {}  # nothing written, above the checkpoint dir or in it
+
+
+def test_mirror_errors_are_the_users(tmp_path, s3, s3_bucket, flaky_proxy):
+    from sagemaker_training.frameworks.tensorflow import checkpoints
+
+    with pytest.raises(ClientError, match=r"^s3://no-such-ckpt-bucket/ckpt/ does not exist: there is no bucket "
+                                          r"'no-such-ckpt-bucket'; check checkpoint_path\.$"):
+        checkpoints.S3Mirror("s3://no-such-ckpt-bucket/ckpt", str(tmp_path / "a")).restore()
+    bucket = s3_bucket()
+    _write(str(tmp_path / "b" / "model.ckpt-1.index"), "i")
+    flaky_proxy.failures, flaky_proxy.mode = 10**6, "deny"
+    with pytest.raises(ClientError) as raised:
+        checkpoints.S3Mirror(f"s3://{bucket}/ckpt", str(tmp_path / "b")).sync()
+    assert str(raised.value).startswith(f"access to s3://{bucket}/ckpt/model.ckpt-1.index was denied (AccessDenied)")
+    assert "check checkpoint_path" in str(raised.value)
+    with pytest.raises(ClientError, match=r"checkpoint_path: 's3:///nobucket' has no bucket name"):
+        checkpoints.S3Mirror("s3:///nobucket", str(tmp_path / "c"))
+
+
+def test_mirror_sync_interval_is_read_by_settings():
+    from sagemaker_training.frameworks.tensorflow import checkpoints
+
+    assert checkpoints.sync_seconds({}) == 10.0
+    assert checkpoints.sync_seconds({"SAGEMAKER_TF_CHECKPOINT_SYNC_SECONDS": "2.5"}) == 2.5
+    with pytest.raises(ClientError, match=r"SAGEMAKER_TF_CHECKPOINT_SYNC_SECONDS='abc' is not valid"):
+        checkpoints.sync_seconds({"SAGEMAKER_TF_CHECKPOINT_SYNC_SECONDS": "abc"})

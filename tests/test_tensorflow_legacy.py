@@ -9,6 +9,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -139,6 +140,34 @@ def test_iris_example_trains_the_seed_steps(trained):
     base = jobs["estimator_fn"].base_dir("algo-1")
     with open(os.path.join(base, "model", "checkpoint")) as f:
         assert 'model_checkpoint_path: "model.ckpt-1000"' in f.read()
+
+
+IRIS_ACCURACY = """
+import sys
+import numpy as np
+import tensorflow as tf
+table = np.loadtxt(sys.argv[2], delimiter=",", skiprows=1, ndmin=2)
+protos = [tf.train.Example(features=tf.train.Features(feature={"inputs": tf.train.Feature(
+    float_list=tf.train.FloatList(value=row[:4]))})).SerializeToString() for row in table]
+predict = tf.saved_model.load(sys.argv[1]).signatures["predict"]
+classes = predict(examples=tf.constant(protos))["class_ids"].numpy()[:, 0]
+print(float(np.mean(classes == table[:, 4].astype(int))))
+"""
+
+
+def test_iris_example_in_its_2017_spelling_learns_iris(trained):
+    """The seed's script as its users have it (tf.contrib.learn, tf.estimator.inputs, tf.FixedLenFeature,
+    TF 1's DNNClassifier defaults): 1000 steps classify the held-out flowers."""
+    jobs, results = trained
+    assert results["estimator_fn"].ok, results["estimator_fn"].failure_reason
+    with open(IRIS_EXAMPLE) as f:
+        source = f.read()
+    assert "tf.contrib.learn.datasets.base.load_csv_with_header" in source and "tf.FixedLenFeature" in source
+    out = subprocess.run([sys.executable, "-c", IRIS_ACCURACY, exports(jobs["estimator_fn"])[-1],
+                          os.path.join(IRIS_DATA, "iris_test.csv")], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert float(out.stdout.strip().splitlines()[-1]) >= 0.9
 
 
 def test_input_functions_get_arguments_by_name(trained):

@@ -55,12 +55,13 @@ def ports(monkeypatch):
 # plan()
 
 
-def test_legacy_single_host_runs_the_estimator_child(tmp_path):
+def test_legacy_single_host_runs_the_estimator_child(tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["stray:2222"]}, "task": {"type": "worker", "index": 0}}')
     plan = tf_runner.plan(make_job(tmp_path, LEGACY))
     [spec] = plan.specs
     assert spec.argv[1:] == ["-m", "sagemaker_training.frameworks.tensorflow.estimator"]
     assert spec.main and spec.user_code
-    assert spec.env.get("TF_CONFIG") == os.environ.get("TF_CONFIG")  # one host: no cluster
+    assert "TF_CONFIG" not in spec.env  # one host: no cluster, and the parent's stray TF_CONFIG stays out
     assert "legacy TensorFlow" in plan.description
 
 
@@ -108,7 +109,21 @@ def test_legacy_two_hosts_parameter_servers(tmp_path, ports):
                                                                               ("ps 0", 7001, True)]
 
 
-def test_script_mode_parameter_servers_and_mwms(tmp_path, ports):
+def test_worker_delay_is_read_by_settings_before_anything_runs(tmp_path, ports):
+    hosts = ("algo-1", "algo-2")
+    job = make_job(tmp_path, LEGACY, hosts=hosts, current_host="algo-2")
+    bad = Job(env=Environment(job.env.base_dir, {"SAGEMAKER_TF_WORKER_DELAY_SECONDS": "soon"}),
+              addresses=job.addresses)
+    with pytest.raises(ClientError) as caught:
+        tf_runner.plan(bad)
+    assert str(caught.value) == ("environment variable SAGEMAKER_TF_WORKER_DELAY_SECONDS='soon' is not valid: it must "
+                                 "be a number >= 0; fix or unset it.")
+    assert tf_runner.worker_delay({"SAGEMAKER_TF_WORKER_DELAY_SECONDS": "2.5"}) == 2
+    assert tf_runner.worker_delay({"SAGEMAKER_TF_WORKER_DELAY_SECONDS": " "}) is None
+    assert estimator.worker_delay is tf_runner.worker_delay  # the trainer reads it the same way
+
+
+def test_script_mode_parameter_servers_and_mwms(tmp_path, ports, monkeypatch):
     hosts = ("algo-1", "algo-2")
     ps_job = make_job(tmp_path, SCRIPT, {"sagemaker_parameter_server_enabled": True, "epochs": 2}, hosts=hosts,
                       current_host="algo-2")
@@ -122,8 +137,9 @@ def test_script_mode_parameter_servers_and_mwms(tmp_path, ports):
         "cluster": {"worker": ["127.0.0.1:7000", "127.0.0.1:7010"]}, "environment": "cloud",
         "task": {"type": "worker", "index": 1}}
     # One host with parameter servers enabled: the script alone, as the SageMaker TF toolkit does.
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["stray:2222"]}}')
     [plain] = tf_runner.plan(make_job(tmp_path / "one", SCRIPT, {"sagemaker_parameter_server_enabled": True})).specs
-    assert "TF_CONFIG" not in plain.env or plain.env["TF_CONFIG"] == os.environ.get("TF_CONFIG")
+    assert "TF_CONFIG" not in plain.env
 
 
 def test_script_mode_tuning_job_model_dir(tmp_path):
@@ -137,10 +153,20 @@ def test_script_mode_tuning_job_model_dir(tmp_path):
     assert tf_runner.tuning_model_dir({"model_dir": "s3://b/p"}, "j") is None
 
 
-def test_mpi_is_refused_with_a_clear_message(tmp_path):
+def test_mpi_is_no_longer_refused_it_is_planned_in_one_place(tmp_path):
+    import shutil
+
+    from sagemaker_training import mpi
+
     job = make_job(tmp_path, SCRIPT, {"sagemaker_mpi_enabled": True})
-    with pytest.raises(ClientError, match="sagemaker_mpi_enabled"):
-        tf_runner.plan(job)
+    [script] = tf_runner.plan(job).specs  # the runner itself runs the script; job.py asks mpi.plan first
+    assert mpi.enabled(job.env)
+    try:
+        [launcher] = mpi.plan(job).specs
+    finally:
+        shutil.rmtree(mpi.state_dir(job.env.current_host, {"SAGEMAKER_BASE_DIR": job.env.base_dir}), True)
+    assert launcher.name == "mpirun"
+    assert launcher.argv[-len(script.argv) - 3:] == ["-m", "sagemaker_training.mpi.rank", "--", *script.argv]
 
 
 def test_the_supervisor_never_imports_tensorflow(tmp_path):
@@ -288,89 +314,7 @@ def test_tuning_rule_needs_a_job_name():
     assert checkpoints.checkpoint_path(hps, None, "/opt/ml/model") == "s3://b/ckpt"
 
 
-class FakeS3:
-    """The few S3 client calls the mirror makes, in memory."""
-
-    def __init__(self):
-        self.objects = {}
-        self.calls = []
-
-    def get_paginator(self, name):
-        store = self
-
-        class Paginator:
-            def paginate(self, Bucket, Prefix):
-                keys = sorted(k for (b, k) in store.objects if b == Bucket and k.startswith(Prefix))
-                yield {"Contents": [{"Key": k} for k in keys]}
-
-        return Paginator()
-
-    def download_file(self, bucket, key, target):
-        with open(target, "wb") as f:
-            f.write(self.objects[(bucket, key)])
-
-    def upload_file(self, path, bucket, key):
-        with open(path, "rb") as f:
-            self.objects[(bucket, key)] = f.read()
-        self.calls.append(("upload", key))
-
-    def put_object(self, Bucket, Key, Body):
-        self.objects[(Bucket, Key)] = Body
-        self.calls.append(("put", Key))
-
-    def delete_objects(self, Bucket, Delete):
-        for item in Delete["Objects"]:
-            self.objects.pop((Bucket, item["Key"]), None)
-            self.calls.append(("delete", item["Key"]))
-
-
-def _write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def test_s3_mirror_uploads_index_last_skips_temp_files_and_mirrors_deletes(tmp_path):
-    local = str(tmp_path / "ckpt")
-    s3 = FakeS3()
-    mirror = checkpoints.S3Mirror("s3://bucket/run/ckpt", local, client=s3, interval=0.05)
-    assert mirror.restore() == 0
-    _write(f"{local}/model.ckpt-10.index", "i10")
-    _write(f"{local}/model.ckpt-10.data-00000-of-00001", "d10")
-    _write(f"{local}/checkpoint", 'model_checkpoint_path: "model.ckpt-10"')
-    _write(f"{local}/model.ckpt-20_temp/part-00000", "partial")
-    _write(f"{local}/checkpoint.tmp8a7.tempstate123", "partial")
-    _write(f"{local}/eval/events.out.tfevents.1", "e")
-    assert mirror.sync() == 4
-    assert s3.calls[-1] == ("put", "run/ckpt/checkpoint")
-    assert sorted(k for _, k in s3.objects) == ["run/ckpt/checkpoint", "run/ckpt/eval/events.out.tfevents.1",
-                                                "run/ckpt/model.ckpt-10.data-00000-of-00001",
-                                                "run/ckpt/model.ckpt-10.index"]
-    assert mirror.sync() == 0  # nothing changed
-    os.remove(f"{local}/model.ckpt-10.index")
-    assert mirror.sync() == 1 and ("delete", "run/ckpt/model.ckpt-10.index") in s3.calls
-    # The background thread picks up new files; stop() syncs a last time.
-    mirror.start()
-    _write(f"{local}/model.ckpt-30.index", "i30")
-    deadline = time.monotonic() + 5
-    while ("bucket", "run/ckpt/model.ckpt-30.index") not in s3.objects and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert ("bucket", "run/ckpt/model.ckpt-30.index") in s3.objects
-    _write(f"{local}/model.ckpt-40.index", "i40")
-    mirror.stop()
-    assert s3.objects[("bucket", "run/ckpt/model.ckpt-40.index")] == b"i40"
-
-    restored = str(tmp_path / "again")
-    again = checkpoints.S3Mirror("s3://bucket/run/ckpt", restored, client=s3)
-    assert again.restore() == 5
-    assert open(f"{restored}/checkpoint").read() == 'model_checkpoint_path: "model.ckpt-10"'
-    assert again.sync() == 0  # what was restored is not uploaded back
-
-
-def test_s3_uri_must_name_a_bucket():
-    with pytest.raises(ClientError, match="s3://bucket/prefix"):
-        checkpoints.parse_s3_uri("s3:///nobucket")
-    assert checkpoints.parse_s3_uri("s3://b") == ("b", "")
+# The S3 checkpoint mirror is tested against the real S3 endpoint in test_storage.py.
 
 
 # --------------------------------------------------------------------------
@@ -398,7 +342,7 @@ def test_watch_fails_on_a_lost_parameter_server_and_names_it(tmp_path):
     clock, up = Clock(), {"ps": True, "master": True}
     targets = [peers.Endpoint("master", "algo-1", "127.0.0.1", 1, watch=False),
                peers.Endpoint("ps 0", "algo-1", "127.0.0.1", 2)]
-    state = peers.Watch(targets, "the worker 0 on algo-2", str(tmp_path / "done"), 600, 120, clock=clock,
+    state = peers.Watch(targets, "the worker 0 on algo-2", 600, 120, clock=clock,
                         probe=lambda t: up["ps" if t.watch else "master"])
     state.step(confirm=1)
     up["ps"] = False
@@ -416,7 +360,7 @@ def test_watch_mentions_the_master_that_ended_first(tmp_path):
     clock, up = Clock(), {"ps": True, "master": True}
     targets = [peers.Endpoint("master", "algo-1", "127.0.0.1", 1, watch=False),
                peers.Endpoint("ps 0", "algo-1", "127.0.0.1", 2)]
-    state = peers.Watch(targets, "the worker 0 on algo-2", None, 600, 120, clock=clock,
+    state = peers.Watch(targets, "the worker 0 on algo-2", 600, 120, clock=clock,
                         probe=lambda t: up["ps" if t.watch else "master"])
     state.step(1)
     up["master"] = False
@@ -431,21 +375,9 @@ def test_watch_mentions_the_master_that_ended_first(tmp_path):
         state.step(1)
 
 
-def test_watch_stands_down_once_the_trainer_is_done(tmp_path):
-    marker = tmp_path / "done"
-    clock, up = Clock(), {"ps": True}
-    state = peers.Watch([peers.Endpoint("ps 1", "algo-2", "127.0.0.1", 2)], "me", str(marker), 600, 120,
-                        clock=clock, probe=lambda t: up["ps"])
-    state.step(1)
-    up["ps"] = False
-    marker.write_text("")
-    clock.now = 100
-    state.step(1)  # no failure: this host's trainer already finished
-
-
 def test_watch_bounds_the_start_of_a_parameter_server():
     clock = Clock()
-    state = peers.Watch([peers.Endpoint("ps 1", "algo-2", "127.0.0.1", 2)], "the master on algo-1", None, 30, 120,
+    state = peers.Watch([peers.Endpoint("ps 1", "algo-2", "127.0.0.1", 2)], "the master on algo-1", 30, 120,
                         clock=clock, probe=lambda t: False)
     clock.now = 29
     state.step(1)
@@ -483,7 +415,7 @@ def test_watcher_child_reports_a_lost_peer(tmp_path):
     endpoint.task = "ps 1"
     error_file = tmp_path / "error.json"
     env = {**os.environ, "SAGEMAKER_ERROR_FILE": str(error_file), "SAGEMAKER_TF_PEER_POLL_SECONDS": "0.05"}
-    proc = subprocess.Popen(peers.spec_argv([endpoint], "the master on algo-1", str(tmp_path / "done")), env=env,
+    proc = subprocess.Popen(peers.spec_argv([endpoint], "the master on algo-1"), env=env,
                             stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
     server.close()
@@ -514,8 +446,6 @@ def test_a_worker_host_keeps_its_parameter_server_for_every_other_trainer(tmp_pa
     threading.Timer(0.3, listeners["master"].close).start()
     threading.Timer(0.8, listeners["worker 1"].close).start()
     started = time.monotonic()
-    plan.on_mains_done()
+    plan.on_mains_done([])
     assert 0.75 < time.monotonic() - started < 3
-    marker = json.loads(plan.specs[2].argv[-1])["done_marker"]
-    assert os.path.exists(marker)  # the watcher (not running here) would remove it
-    os.remove(marker)
+    assert "done_marker" not in json.loads(plan.specs[2].argv[-1])  # nothing on disk signals the watcher

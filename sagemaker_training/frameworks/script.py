@@ -11,10 +11,12 @@ def script_spec(job, extra_env: dict | None = None, name: str | None = None) -> 
     """The user's entry point as a main child, with hyperparameters as arguments."""
     env = job.env
     argv = entry_point.command(env.code_dir, env.user_entry_point, env.user_args())
+    environ = entry_point.child_environ(env, extra_env)
+    entry_point.check_exec_size(argv, environ)
     return ProcessSpec(
         name=name or env.user_entry_point,
         argv=argv,
-        env=entry_point.child_environ(env, extra_env),
+        env=environ,
         cwd=env.code_dir,
         main=True,
         user_code=True,

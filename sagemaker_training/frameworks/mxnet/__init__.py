@@ -1,7 +1,8 @@
 """MXNet runner: which children one host starts (the supervisor never imports MXNet).
 
-* Legacy mode, when the entry point defines ``train`` at top level (read
-  from its syntax tree, not imported): the child
+* Legacy mode, when the entry point defines ``train`` at top level and has
+  no ``if __name__ == "__main__":`` block (read from its source, not
+  imported; a Python 2 one fails here, naming the file and line): the child
   :mod:`~sagemaker_training.frameworks.mxnet.trainer` imports the module,
   calls ``train(...)`` and saves the model it returns.
 * Script mode otherwise: the entry point runs as its own process.
@@ -15,7 +16,9 @@ works unchanged. The workers' kvstore shutdown barrier ends every node of
 the job together, so once the worker has exited 0 the host gives its
 scheduler and server a bounded time (``SAGEMAKER_MXNET_NODE_EXIT_SECONDS``,
 default 5) to finish their own shutdown (the scheduler may still be
-answering the other hosts) before the supervisor stops them. When a node
+answering the other hosts) before the supervisor stops them: the
+supervisor hands ``on_mains_done`` the handles of those very children, so
+nothing looks for them in the process table. When a node
 dies first, the host fails naming the role and the host.
 """
 
@@ -25,10 +28,9 @@ import functools
 import logging
 import os
 import sys
-import time
 
-from ... import distributed, entry_point
-from ...processes import ProcessSpec
+from ... import distributed, entry_point, settings
+from ...processes import ProcessSpec, wait_ended
 from .. import Plan
 from ..script import script_spec
 
@@ -39,10 +41,26 @@ DEFAULT_NODE_EXIT_SECONDS = 5.0
 
 
 def is_legacy(env) -> bool:
-    """True when the entry point is a Python file that defines ``train`` at top level."""
+    """True when the entry point is a Python file that defines ``train`` at
+    top level and has no ``if __name__ == "__main__":`` block (the public
+    script-mode mnist.py defines ``train`` and runs it from its main block).
+
+    A file that does not parse as Python 3 is legacy when an unindented
+    ``def train(`` line defines it; one that is Python 2 is a UserError
+    here (naming the file and line), before any process starts.
+    """
     program = env.user_entry_point or ""
     path = os.path.join(env.code_dir, program)
-    return program.endswith(".py") and os.path.isfile(path) and bool(entry_point.defines_top_level(path, ["train"]))
+    if not (program.endswith(".py") and os.path.isfile(path)) or entry_point.has_main_guard(path):
+        return False
+    if entry_point.defines_top_level(path, ["train"]):
+        return True
+    if not entry_point.defines_top_level_text(path, ["train"]):
+        return False
+    python2 = entry_point.python2_error(path)
+    if python2 is not None:
+        raise python2
+    return True
 
 
 def kvstore_specs(job) -> list:
@@ -65,42 +83,23 @@ def kvstore_specs(job) -> list:
     ]
 
 
-def wait_for_kvstore_nodes(timeout: float, poll: float = 0.05) -> None:
-    """Until this process's kvstore children have ended by themselves, or ``timeout``.
+def wait_for_kvstore_nodes(timeout: float, children=(), poll: float = 0.05) -> None:
+    """Until this host's kvstore nodes have ended by themselves, or ``timeout``.
 
-    Runs in the supervisor (Plan.on_mains_done); an ended child stays a zombie
-    until the supervisor reaps it, so it is only looked at, never waited for.
+    Runs in the supervisor as ``Plan.on_mains_done``: ``children`` are its
+    handles of the plan's live auxiliary children, the scheduler and server
+    of :func:`kvstore_specs`; they are looked at, never reaped.
     """
-    import psutil  # noqa: PLC0415
-
-    def running(process) -> bool:
-        try:
-            return process.status() != psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return False
-
-    nodes = []
-    for child in psutil.Process().children():
-        try:
-            if KVSTORE_MODULE in child.cmdline():
-                nodes.append(child)
-        except psutil.NoSuchProcess:  # ended already (a zombie has no command line)
-            pass
-    deadline = time.monotonic() + timeout
-    while any(running(node) for node in nodes) and time.monotonic() < deadline:
-        time.sleep(poll)
-    if any(running(node) for node in nodes):
+    running = wait_ended(children, timeout, poll)
+    if running:
         logging.getLogger("sagemaker_training").info(
-            "the MXNet kvstore nodes of this host still run %gs after its worker ended (did the code use a dist "
-            "kvstore?); stopping them", timeout)
+            "%s still running %gs after this host's worker ended (did the code use a dist kvstore?); stopping them",
+            ", ".join(child.name for child in running), timeout)
 
 
 def node_exit_seconds(environ=None) -> float:
-    environ = os.environ if environ is None else environ
-    try:
-        return max(0.0, float(environ.get(NODE_EXIT_ENV, DEFAULT_NODE_EXIT_SECONDS)))
-    except ValueError:
-        return DEFAULT_NODE_EXIT_SECONDS
+    """``SAGEMAKER_MXNET_NODE_EXIT_SECONDS`` (a bad value is a ClientError naming it)."""
+    return settings.seconds(NODE_EXIT_ENV, DEFAULT_NODE_EXIT_SECONDS, environ)
 
 
 def trainer_spec(job, extra_env: dict | None) -> ProcessSpec:

@@ -28,6 +28,8 @@ TRAIN_ARGUMENTS = (
     "num_gpus", "num_cpus", "hosts", "current_host",
 )
 
+SYMBOL_FILE, PARAMS_FILE, SHAPES_FILE = "model-symbol.json", "model-0000.params", "model-shapes.json"
+
 log = logging.getLogger("sagemaker_training.mxnet")
 
 
@@ -99,10 +101,18 @@ def default_save(model, model_dir: str, program: str) -> None:
             "train() returned a Module that is not bound with initialized parameters: call fit() (or bind() and "
             f"init_params()) before returning it, or define save(model, model_dir) in {program}."
         )
-    model.symbol.save(os.path.join(model_dir, "model-symbol.json"))
-    model.save_params(os.path.join(model_dir, "model-0000.params"))
+    write_module(model, model_dir)
+
+
+def write_module(model, model_dir: str) -> None:
+    """The three files of a bound ``mx.mod.Module``: ``model-symbol.json``,
+    ``model-0000.params`` and ``model-shapes.json`` (a list of ``{"name",
+    "shape"}`` of its data inputs). Also the save of the image helper
+    ``sagemaker_mxnet_container.training_utils``."""
+    model.symbol.save(os.path.join(model_dir, SYMBOL_FILE))
+    model.save_params(os.path.join(model_dir, PARAMS_FILE))
     shapes = [{"name": desc.name, "shape": list(desc.shape)} for desc in model.data_shapes]
-    with open(os.path.join(model_dir, "model-shapes.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(model_dir, SHAPES_FILE), "w", encoding="utf-8") as f:
         json.dump(shapes, f)
 
 

@@ -6,8 +6,10 @@ between
 
 * legacy mode: the module defines ``estimator_fn``, ``keras_model_fn`` or
   ``model_fn`` at top level; the trainer child
-  (:mod:`.estimator`) imports it and runs the Estimator loop; on N hosts
-  with parameter servers (:mod:`.distribution`);
+  (:mod:`.estimator`) imports it as TensorFlow 1.x code (:mod:`.tf1`) and
+  runs the Estimator loop; on N hosts with parameter servers
+  (:mod:`.distribution`). A legacy module that is Python 2 fails here,
+  before anything runs, naming the file and line;
 * script mode: anything else; the entry point runs as a program
   (:func:`sagemaker_training.frameworks.script.script_spec`), with
   ``TF_CONFIG`` when ``sagemaker_parameter_server_enabled`` (N > 1 hosts:
@@ -18,7 +20,9 @@ between
   appended so that the jobs of one tuning run do not overwrite each other.
 
 Modules: :mod:`.user_module` (the legacy interface, argument aliases),
-:mod:`.estimator` (trainer child), :mod:`.parameter_server` (ps child),
+:mod:`.tf1` and :mod:`.contrib` (the TensorFlow 1.x namespace),
+:mod:`.estimator` (trainer child; :mod:`.sessions`, its patches of TensorFlow's
+session machinery), :mod:`.parameter_server` (ps child),
 :mod:`.peers` (peer watcher child and bounded waits), :mod:`.checkpoints`
 (checkpoint location and S3 mirror), :mod:`.distribution` (per-host plans).
 """
@@ -28,7 +32,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from ... import entry_point
+from ... import entry_point, settings
 from ...errors import ClientError
 from ...hyperparameters import as_bool
 from ...processes import ProcessSpec
@@ -78,10 +82,6 @@ def _script_plan(job) -> Plan:
     if rewritten:
         log.info("tuning job: the script's model_dir becomes %s", rewritten)
         env.hyperparameters["model_dir"] = rewritten
-    if as_bool(env.setting("sagemaker_mpi_enabled")):
-        raise ClientError("sagemaker_mpi_enabled (Horovod over MPI) is not supported by this TensorFlow container: "
-                          "use sagemaker_parameter_server_enabled or "
-                          "sagemaker_multi_worker_mirrored_strategy_enabled.")
     if as_bool(env.setting("sagemaker_parameter_server_enabled")) and len(env.hosts) > 1:
         def script(extra_env, name):
             return script_spec(job, extra_env, name=name)
@@ -93,12 +93,23 @@ def _script_plan(job) -> Plan:
     return Plan(specs=[script_spec(job)], description=f"script mode: {program}")
 
 
+WORKER_DELAY_ENV = "SAGEMAKER_TF_WORKER_DELAY_SECONDS"
+
+
+def worker_delay(environ=None) -> int | None:
+    """``SAGEMAKER_TF_WORKER_DELAY_SECONDS`` (read by settings.py): the most a
+    legacy worker waits before it starts, in whole seconds; None when unset."""
+    delay = settings.seconds(WORKER_DELAY_ENV, None, environ=environ)
+    return None if delay is None else int(delay)
+
+
 def _legacy_plan(job) -> Plan:
     from . import distribution  # noqa: PLC0415
 
     env = job.env
     program = env.user_entry_point
     if len(env.hosts) > 1:
+        worker_delay(env.environ)  # a bad value fails here, before anything runs
         def trainer(extra_env, name):
             return trainer_spec(job, extra_env, name=name)
 
@@ -110,6 +121,9 @@ def plan(job) -> Plan:
     from . import user_module  # noqa: PLC0415
 
     if user_module.is_legacy(job.env):
+        python2 = entry_point.python2_error(user_module.module_path(job.env))
+        if python2 is not None:  # before anything runs: it would fail on import in every process
+            raise python2
         return _legacy_plan(job)
     return _script_plan(job)
 

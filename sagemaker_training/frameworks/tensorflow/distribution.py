@@ -11,9 +11,10 @@ Parameter-server training (legacy on N hosts, or script mode with
   parameter server of another host goes away or never comes up.
 
 When the trainer succeeds, :func:`parameter_server_plan`'s ``on_mains_done``
-tells the watcher to stand down and waits, bounded, for the peers that still
-need this host's parameter server (see :mod:`.peers` for the bounds); then
-the supervisor stops the auxiliary children.
+gets the live handles of these auxiliary children from the supervisor, sends
+the watcher SIGTERM (it stands down quietly) and waits, bounded, for the
+peers that still need this host's parameter server (see :mod:`.peers` for
+the bounds); then the supervisor stops the rest.
 
 MultiWorkerMirroredStrategy (script mode) needs no extra process: every host
 runs the script as a worker with ``TF_CONFIG`` from
@@ -27,8 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
-import tempfile
 from collections.abc import Callable
 
 from ... import distributed, entry_point
@@ -72,13 +73,11 @@ def parameter_server_plan(job, trainer: Callable[[dict, str], ProcessSpec], desc
     trainer_spec = trainer({"TF_CONFIG": json.dumps(trainer_config)}, f"tensorflow {mine} on {me}")
 
     # The watcher follows the other hosts' parameter servers (and, for its
-    # messages, the master); it stands down when the done marker appears.
-    # The marker is created by on_mains_done and removed by the watcher when it stands down.
-    marker = os.path.join(tempfile.gettempdir(), f"sagemaker-tf-{os.getpid()}-{os.urandom(6).hex()}.done")
+    # messages, the master); on_mains_done stands it down through its handle.
     targets = [t for t in tasks if t.host != me and (t.watch or t.task in ("master", "chief"))]
     watch_spec = ProcessSpec(
         name=f"peer watch on {me}",
-        argv=peers.spec_argv(targets, f"the {mine} on {me}", marker),
+        argv=peers.spec_argv(targets, f"the {mine} on {me}"),
         main=False,
         user_code=False,
     )
@@ -92,10 +91,13 @@ def parameter_server_plan(job, trainer: Callable[[dict, str], ProcessSpec], desc
     master_wait = peers.seconds(peers.MASTER_WAIT_ENV, environ)
     peer_wait = peers.seconds(peers.PEER_WAIT_ENV, environ)
     poll = peers.seconds(peers.POLL_ENV, environ)
+    peers.seconds(peers.START_ENV, environ)  # read by the watcher child: a bad value fails the host now
 
-    def on_mains_done() -> None:
-        with open(marker, "w", encoding="utf-8"):
-            pass
+    def on_mains_done(children=()) -> None:
+        """``children``: the supervisor's handles of this plan's live auxiliary children."""
+        for child in children:
+            if child.spec is watch_spec:
+                child.signal_group(signal.SIGTERM)
         if masters:
             peers.wait_closed(masters, master_wait, poll=poll, log=log)
         if workers:

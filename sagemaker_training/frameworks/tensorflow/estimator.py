@@ -3,14 +3,16 @@
 Run as ``python -m sagemaker_training.frameworks.tensorflow.estimator`` with
 the user's environment (and ``TF_CONFIG`` in a distributed job). It
 
-1. imports the user's module and checks it has a model function and both
-   input functions;
+1. imports the user's module as TensorFlow 1.x code (:mod:`.tf1`: ``tf``
+   is ``tf.compat.v1``, then TensorFlow 2, plus ``tf.contrib``'s pieces)
+   and checks it has a model function and both input functions;
 2. builds a ``RunConfig`` from the hyperparameters the contract lists, with
    ``model_dir`` = the checkpoint directory (see :mod:`.checkpoints`);
 3. builds the Estimator from ``estimator_fn(run_config, hyperparameters)``,
    ``keras_model_fn(hyperparameters)`` (through
-   ``tf.keras.estimator.model_to_estimator``) or ``model_fn`` (wrapped, so
-   it is called positionally and may name its parameters freely);
+   ``tf.keras.estimator.model_to_estimator``) or ``model_fn`` (TF 1's
+   Estimator; wrapped, so it is called positionally and may name its
+   parameters freely);
 4. runs ``tf.estimator.train_and_evaluate`` with
    ``TrainSpec(max_steps=training_steps)`` and
    ``EvalSpec(steps=evaluation_steps)`` and, when the module has
@@ -29,19 +31,17 @@ import json
 import logging
 import os
 import signal
-import threading
 import time
 
 from ...environment import Environment
 from ...errors import ClientError, PlatformError, UserError, record, user_code
-from . import checkpoints, user_module
+from . import checkpoints, sessions, user_module, worker_delay
 
 EXPORTER_NAME = "Servo"
-WORKER_DELAY_ENV = "SAGEMAKER_TF_WORKER_DELAY_SECONDS"
 # A non-chief worker polls every this many seconds for the chief to have
 # initialized the variables (TensorFlow's default is 30 s).
 SESSION_POLL_SECONDS = 1
-# How long a distributed task waits for its training session to close (see _patch_session_close).
+# How long a distributed task waits for its training session to close (see sessions.bound_session_close).
 SESSION_CLOSE_SECONDS = 1.0
 
 RUN_CONFIG_INTS = ("save_checkpoints_secs", "save_checkpoints_steps", "save_summary_steps", "keep_checkpoint_max",
@@ -115,82 +115,6 @@ def is_chief(tf_config: dict) -> bool:
 # TensorFlow
 
 
-def _patch_session_poll(seconds: int) -> None:
-    """Make non-chief workers poll for the chief's session every ``seconds``
-    instead of TensorFlow's 30 s, so a worker that starts before the chief has
-    initialized the variables does not idle half a minute."""
-    from tensorflow.python.training import session_manager  # noqa: PLC0415
-
-    manager = session_manager.SessionManager
-    if getattr(manager, "_sagemaker_patched", False):
-        return
-    original = manager.__init__
-
-    def __init__(self, *args, **kwargs):
-        if len(args) < 5:
-            kwargs.setdefault("recovery_wait_secs", seconds)
-        original(self, *args, **kwargs)
-
-    manager.__init__ = __init__
-    manager._sagemaker_patched = True
-
-
-def _patch_session_close(bound: float) -> None:
-    """Bound the close of distributed (``grpc://``) sessions to ``bound`` seconds.
-
-    In TensorFlow 2.15, the second of master and worker to close its
-    training session blocks 3-4 s in ``TF_CloseSession`` once the other
-    trainer process has exited (gRPC reconnecting to the departed task),
-    which delays every host's end. Nothing the job keeps depends on that
-    close: the checkpoint, evaluation and export are done by then, and the
-    parameter servers are stopped next. The close goes on in a daemon
-    thread that holds the session (so it is not deleted under it) and the
-    process exits when its work is done.
-    """
-    from tensorflow.python.client import session as session_lib  # noqa: PLC0415
-
-    base = session_lib.BaseSession
-    if getattr(base, "_sagemaker_bounded_close", False):
-        return
-    original = base.close
-
-    def close(self):
-        target = self._target.decode() if isinstance(self._target, bytes) else str(self._target or "")
-        if not target.startswith("grpc://"):
-            return original(self)
-        errors_seen = []
-
-        def run():
-            try:
-                original(self)
-            except Exception as exc:  # noqa: BLE001
-                errors_seen.append(exc)
-
-        thread = threading.Thread(target=run, name="tf-session-close", daemon=True)
-        thread.start()
-        thread.join(bound)
-        if thread.is_alive():
-            log.info("closing the TensorFlow session to %s took over %gs (a peer task has ended); going on",
-                     target, bound)
-        elif errors_seen:
-            raise errors_seen[0]
-
-    base.close = close
-    base._sagemaker_bounded_close = True
-
-
-def _quiet_deprecations() -> None:
-    """The whole Estimator API is deprecated in TensorFlow 2.15 and says so for
-    every class this legacy interface uses; those warnings are not actionable
-    here and bury the training log."""
-    try:
-        from tensorflow.python.util import deprecation  # noqa: PLC0415
-
-        deprecation._PRINT_DEPRECATION_WARNINGS = False
-    except (ImportError, AttributeError):
-        pass
-
-
 def _positional_count(fn) -> float:
     import inspect  # noqa: PLC0415
 
@@ -242,7 +166,7 @@ def build_estimator(tf, kind: str, module, run_config, hyperparameters: dict):
     if kind == "estimator_fn":
         with user_code("estimator_fn"):
             estimator = module.estimator_fn(run_config, hyperparameters)
-        if not isinstance(estimator, tf.estimator.Estimator):
+        if not isinstance(estimator, tf.compat.v1.estimator.Estimator):  # TF 1's and TF 2's
             raise UserError(f"estimator_fn returned {type(estimator).__name__}, not a tf.estimator.Estimator: "
                             "return the estimator built with the run_config it receives.")
         return estimator
@@ -252,8 +176,9 @@ def build_estimator(tf, kind: str, module, run_config, hyperparameters: dict):
             if not isinstance(model, tf.keras.Model):
                 raise UserError(f"keras_model_fn returned {type(model).__name__}, not a compiled tf.keras.Model.")
             return tf.keras.estimator.model_to_estimator(keras_model=model, config=run_config)
-    return tf.estimator.Estimator(model_fn=wrap_model_fn(module.model_fn), config=run_config,
-                                  params=hyperparameters)
+    # TF 1's Estimator: the model_fn is TensorFlow 1.x code (see tf1).
+    return tf.compat.v1.estimator.Estimator(model_fn=wrap_model_fn(module.model_fn), config=run_config,
+                                            params=hyperparameters)
 
 
 def _exports(export_base: str) -> set:
@@ -316,7 +241,7 @@ def train(env: Environment, environ=None, signals: Signals | None = None) -> dic
     if path is None:
         raise ClientError(f"entry point {env.user_entry_point!r} is not a Python file in {env.code_dir}.")
     program = os.path.basename(path)
-    module = user_module.load(path)
+    module = user_module.load(path, env.code_dir)
     kind = user_module.check(module, program)
     arguments = user_module.InputArguments(env.channel_input_dirs, env.hyperparameters)
     train_input_fn = arguments.bind(module.train_input_fn, "train_input_fn")
@@ -341,13 +266,13 @@ def train(env: Environment, environ=None, signals: Signals | None = None) -> dic
 
     if env.log_level <= logging.INFO:
         tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.INFO)
-    _quiet_deprecations()
+    sessions.quiet_deprecations()
     if distributed:
-        _patch_session_poll(SESSION_POLL_SECONDS)
-        _patch_session_close(SESSION_CLOSE_SECONDS)
-        delay = environ.get(WORKER_DELAY_ENV)
-        if delay not in (None, ""):
-            config_kwargs["experimental_max_worker_delay_secs"] = int(float(delay))
+        sessions.poll_for_chief_every(SESSION_POLL_SECONDS)
+        sessions.bound_session_close(SESSION_CLOSE_SECONDS)
+        delay = worker_delay(environ)
+        if delay is not None:
+            config_kwargs["experimental_max_worker_delay_secs"] = delay
     run_config = tf.estimator.RunConfig(model_dir=local_dir, **config_kwargs)
     estimator = build_estimator(tf, kind, module, run_config, env.hyperparameters)
     if os.path.abspath(estimator.model_dir) != os.path.abspath(local_dir):

@@ -22,9 +22,13 @@ without importing TensorFlow:
   than TensorFlow's worker start delay of at most 60 s; workers stop within
   a step once the master is done). Then the supervisor stops them.
 
-When this host's trainer has finished, the supervisor creates the *done
-marker* before it waits; the watcher then exits quietly instead of reporting
-the peers that end normally.
+When this host's trainer has finished, ``on_mains_done`` gets the
+watcher's handle from the supervisor and sends it SIGTERM before it waits:
+the watcher then exits at once and quietly instead of reporting the peers
+that end normally. Nothing is written to disk for that.
+
+Every bound is read with :func:`sagemaker_training.settings.seconds`: a
+value that is not a number >= 0 is a ClientError naming the variable.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import socket
 import sys
 import time
 
+from ... import settings
 from ..._record import Record
 from ...errors import PlatformError, record
 
@@ -47,13 +52,8 @@ DEFAULTS = {START_ENV: 600.0, PEER_WAIT_ENV: 120.0, MASTER_WAIT_ENV: 3600.0, POL
 
 
 def seconds(name: str, environ=None) -> float:
-    """A bound from the environment, or its default (an unparsable value too)."""
-    environ = os.environ if environ is None else environ
-    try:
-        value = float(environ.get(name, ""))
-    except ValueError:
-        return DEFAULTS[name]
-    return value if value >= 0 else DEFAULTS[name]
+    """A bound from the environment, or its default when unset (a bad value is a ClientError)."""
+    return settings.seconds(name, DEFAULTS[name], environ)
 
 
 class Endpoint(Record):
@@ -139,11 +139,10 @@ class PeerLost(PlatformError):
 class Watch:
     """The watcher's state; :meth:`step` probes once and raises :class:`PeerLost`."""
 
-    def __init__(self, targets, me: str, done_marker: str | None, start_bound: float, peer_wait: float,
-                 clock=time.monotonic, probe=is_open):
+    def __init__(self, targets, me: str, start_bound: float, peer_wait: float, clock=time.monotonic,
+                 probe=is_open):
         self.targets = list(targets)
         self.me = me
-        self.done_marker = done_marker
         self.start_bound = start_bound
         self.peer_wait = peer_wait
         self.clock = clock
@@ -151,9 +150,6 @@ class Watch:
         self.started = clock()
         self.seen: set = set()
         self.gone_since: dict = {}
-
-    def done(self) -> bool:
-        return bool(self.done_marker) and os.path.exists(self.done_marker)
 
     def step(self, confirm: float) -> None:
         now = self.clock()
@@ -165,9 +161,9 @@ class Watch:
                 continue
             if key in self.seen:
                 self.gone_since.setdefault(key, now)
-                if target.watch and now - self.gone_since[key] >= confirm and not self.done():
+                if target.watch and now - self.gone_since[key] >= confirm:
                     raise PeerLost(self._lost_message(target))
-            elif target.watch and now - self.started > self.start_bound and not self.done():
+            elif target.watch and now - self.started > self.start_bound:
                 raise PeerLost(
                     f"{target.describe()} did not start within {self.start_bound:g}s, so {self.me} cannot train: "
                     f"that host failed or has not started. {START_ENV} sets the bound."
@@ -186,30 +182,25 @@ class Watch:
         return text
 
 
-def watch(targets, me: str, done_marker: str | None, environ=None, sleep=time.sleep) -> None:
-    """Probe the peers until the done marker appears; raise PeerLost on a lost peer."""
-    environ = os.environ if environ is None else environ
+def watch(targets, me: str, environ=None, sleep=time.sleep) -> None:
+    """Probe the peers until stopped (SIGTERM); raise PeerLost on a lost peer."""
     poll = seconds(POLL_ENV, environ)
-    state = Watch(targets, me, done_marker, seconds(START_ENV, environ), seconds(PEER_WAIT_ENV, environ))
+    state = Watch(targets, me, seconds(START_ENV, environ), seconds(PEER_WAIT_ENV, environ))
     # A port that closes because the whole job is ending normally closes a moment after this host's
     # trainer exits: confirm a loss over two probes before blaming the peer.
     confirm = max(1.0, 2 * poll)
-    while not state.done():
+    while True:
         state.step(confirm)
         sleep(poll)
-    try:
-        os.remove(done_marker)
-    except OSError:
-        pass
 
 
 # --------------------------------------------------------------------------
 # The watcher child
 
 
-def spec_argv(targets, me: str, done_marker: str | None) -> list:
+def spec_argv(targets, me: str) -> list:
     """The command line of a watcher child."""
-    payload = json.dumps({"me": me, "done_marker": done_marker, "targets": [t.as_dict() for t in targets]})
+    payload = json.dumps({"me": me, "targets": [t.as_dict() for t in targets]})
     return [sys.executable, "-m", __name__, payload]
 
 
@@ -218,24 +209,18 @@ def main(argv=None) -> None:
     import argparse  # noqa: PLC0415 - only the watcher child parses arguments
 
     parser = argparse.ArgumentParser(description="watch a TensorFlow job's peer tasks")
-    parser.add_argument("config", help="JSON: {me, done_marker, targets: [{task, host, address, port, watch}]}")
+    parser.add_argument("config", help="JSON: {me, targets: [{task, host, address, port, watch}]}")
     args = parser.parse_args(argv)
     config = json.loads(args.config)
     targets = [Endpoint(**t) for t in config["targets"]]
-    marker = config.get("done_marker")
 
-    def stop(signum, frame):  # noqa: ARG001 - the supervisor stops the watcher: quietly, leaving nothing
-        if marker:
-            try:
-                os.remove(marker)
-            except OSError:
-                pass
+    def stop(signum, frame):  # noqa: ARG001 - the supervisor stands the watcher down: at once, quietly
         os._exit(0)
 
     import signal  # noqa: PLC0415
 
     signal.signal(signal.SIGTERM, stop)
-    watch(targets, config["me"], marker)
+    watch(targets, config["me"])
 
 
 if __name__ == "__main__":

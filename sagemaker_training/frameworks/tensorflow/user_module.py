@@ -3,8 +3,8 @@ and calling its functions with the arguments they declare.
 
 The decision legacy-or-script (:func:`is_legacy`) reads the module's syntax
 tree, so a script-mode script is never imported or run twice. Loading
-(:func:`load`) and calling happen only in the trainer child. Nothing here
-imports TensorFlow.
+(:func:`load`, under the TensorFlow 1.x namespace of :mod:`.tf1`) and
+calling happen only in the trainer child. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -44,14 +44,24 @@ def module_path(env) -> str | None:
 
 def is_legacy(env) -> bool:
     """Whether the entry point defines ``estimator_fn``, ``keras_model_fn`` or
-    ``model_fn`` at top level (from its syntax tree, without running it)."""
+    ``model_fn`` at top level (from its syntax tree, without running it; from
+    its ``def`` lines when it is not Python 3) and has no
+    ``if __name__ == "__main__":`` block (a script-mode script may define a
+    ``model_fn`` for its own Estimator)."""
     path = module_path(env)
-    return bool(path and entry_point.defines_top_level(path, MODEL_FUNCTIONS))
+    return bool(path and (entry_point.defines_top_level(path, MODEL_FUNCTIONS)
+                          or entry_point.defines_top_level_text(path, MODEL_FUNCTIONS))
+                and not entry_point.has_main_guard(path))
 
 
-def load(path: str):
-    """Import the user's module from its file (its directory first on sys.path)."""
+def load(path: str, code_dir: str | None = None):
+    """Import the user's module from its file (its directory first on sys.path)
+    as TensorFlow 1.x code: ``import tensorflow`` in it, and in the helper
+    modules of ``code_dir`` (default: its directory) it imports, gives the
+    namespace of :mod:`.tf1`."""
     import importlib.util  # noqa: PLC0415 - the supervisor only reads the syntax tree
+
+    from . import tf1  # noqa: PLC0415
 
     directory = os.path.dirname(os.path.abspath(path))
     if directory not in sys.path:
@@ -61,6 +71,8 @@ def load(path: str):
     if spec is None or spec.loader is None:
         raise ClientError(f"{path} cannot be imported as a Python module: check sagemaker_program.")
     module = importlib.util.module_from_spec(spec)
+    module.__dict__["__builtins__"] = tf1.module_builtins()
+    tf1.install(code_dir or directory)
     sys.modules[name] = module
     with user_code(f"importing {os.path.basename(path)}"):
         spec.loader.exec_module(module)

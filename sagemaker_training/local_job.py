@@ -1,0 +1,380 @@
+"""One training job on this machine, as the platform runs it (CONTRACT.md section 6).
+
+:func:`check` looks at everything the job will read or write before
+anything starts (a RequestError names what is wrong); :func:`claim` makes
+the job the only one using its artifact destination and its work dir; then
+:class:`LocalJob` drives a :class:`~sagemaker_training.local_state.JobState`
+through the platform's steps:
+
+1. a base dir per host (``algo-1`` ... ``algo-N``) with the three config
+   files, written once;
+2. every channel (an S3 prefix or a local path) downloaded into every host's
+   ``input/data/<channel>`` (``ShardedByS3Key``: each host its share);
+3. every host's ``train`` as a real process tree (cluster.py), one failing
+   stops the others, MaxRuntimeInSeconds stops them all;
+4. the first host's ``model/`` packed into
+   ``<S3OutputPath>/<job>/output/model.tar.gz``, ``output/data/`` into
+   ``output.tar.gz`` beside it.
+
+All S3 and file copies go through storage.py, with one client per job made
+from the S3 variables the job was given (``s3_environ``: the embedded
+endpoint's, or none for this process's own); the hosts get the same
+variables. Nothing here reads or changes this process's os.environ for S3.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+
+from . import archives, file_lock, storage, submit_dir
+from .cluster import LocalCluster
+from .errors import TrainingError
+from .hyperparameters import decode_value
+from .local_progress import Log, Transfer
+from .local_request import SCRIPT, RequestError, TrainingRequest
+from .local_s3 import overlay
+from .local_state import JobState, arn, describe, now
+
+_LOCK_DIR = f"sagemaker-training-local-{os.getuid()}"  # under the temp dir: who holds which destination
+
+
+def s3_client(region: str, s3_environ: dict | None):
+    """A client for this job: the variables it was given over this process's environment."""
+    return storage.s3_client(region, environ=overlay(s3_environ) if s3_environ else None)
+
+
+class S3Clients:
+    """``client = S3Clients(region, s3_environ)``: ``client()`` is one job's S3
+    client, made on first use (a job with no S3 never imports boto3)."""
+
+    def __init__(self, region: str, s3_environ: dict | None):
+        self.region, self.s3_environ = region, s3_environ
+        self._client = None
+
+    def __call__(self):
+        if self._client is None:
+            self._client = s3_client(self.region, self.s3_environ)
+        return self._client
+
+
+# ---------------------------------------------------------------------------
+# Before anything starts
+
+
+def _check_local_output(path: str, field: str) -> None:
+    """A local S3OutputPath must be a directory that can be made and written."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise RequestError(f"{field}: {path} exists and is not a directory: give a directory for the artifacts.")
+    existing = path
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise RequestError(f"{field}: {path} cannot be created: {existing} is not a directory.")
+    try:  # the one reliable test: make a folder there (and remove it)
+        os.rmdir(tempfile.mkdtemp(prefix=".sagemaker-local-probe-", dir=existing))
+    except OSError as exc:
+        raise RequestError(f"{field}: nothing can be written under {existing} ({exc.strerror}): "
+                           "give a writable directory for the artifacts.") from None
+
+
+def _bad(field: str, exc: TrainingError) -> RequestError:
+    """storage's error about ``field`` as a bad request (its message names the field once)."""
+    return RequestError(exc.message if field in exc.message else f"{field}: {exc.message}")
+
+
+def check(request: TrainingRequest, region: str, client_factory) -> dict:
+    """Every channel has data, every key lands inside its channel, and the
+    output location can take the artifacts; else a RequestError naming the
+    field. Returns the channels' listings (channel name -> storage.Entry list)."""
+    listings = {}
+    for channel in request.channels:
+        if not channel.is_s3 and not os.path.exists(channel.uri):
+            raise RequestError(f"{channel.field}: local path {channel.uri} does not exist.")
+        try:
+            entries = storage.list_files(channel.uri, region, what=channel.field,
+                                         client=client_factory() if channel.is_s3 else None,
+                                         destination=f"the channel directory input/data/{channel.name}")
+        except TrainingError as exc:
+            raise _bad(channel.field, exc) from None
+        if not entries:
+            what = "objects under" if channel.is_s3 else "files in"
+            raise RequestError(f"{channel.field}: there are no {what} {channel.uri} "
+                               f"(channel {channel.name!r} would be empty).")
+        if channel.distribution == "ShardedByS3Key" and len(entries) < request.instance_count:
+            raise RequestError(f"{channel.field}: ShardedByS3Key over {request.instance_count} instances "
+                               f"needs at least as many objects; {channel.uri} has {len(entries)}.")
+        listings[channel.name] = entries
+    field = "OutputDataConfig.S3OutputPath"
+    if storage.is_s3(request.output_path):
+        try:
+            storage.check_bucket(request.output_path, region, what=field, client=client_factory())
+        except TrainingError as exc:
+            raise _bad(field, exc) from None
+    else:
+        _check_local_output(request.output_path, field)
+    return listings
+
+
+def _existing_artifacts(request: TrainingRequest, region: str, client_factory) -> list[str]:
+    destination = request.artifact_location("")
+    if storage.is_s3(destination):
+        return storage.list_prefix(destination, region, what="OutputDataConfig.S3OutputPath",
+                                   client=client_factory())
+    return sorted(os.listdir(destination)) if os.path.isdir(destination) else []
+
+
+@contextlib.contextmanager
+def claim(request: TrainingRequest, work_dir: str, region: str, s3_environ: dict | None, client_factory):
+    """Hold the job's artifact destination and work dir, as the API holds a
+    job name: a second job with the same name and output path, while the first
+    runs or once it left artifacts there, is refused (ResourceInUse), and so is
+    a second job in a work dir in use. The locks are flock()s, so they end with
+    the process that held them, however it ends."""
+    destination = request.artifact_location("")
+    endpoint = storage.endpoint_url(overlay(s3_environ)) if storage.is_s3(destination) else ""
+    digest = hashlib.sha256(f"{endpoint}|{destination}".encode()).hexdigest()[:24]
+    in_use = (f"ResourceInUse: training job {request.job_name!r} already writes to {destination}: "
+              "give this job another TrainingJobName")
+    with contextlib.ExitStack() as held:
+        path = os.path.join(tempfile.gettempdir(), _LOCK_DIR, f"{digest}.lock")
+        held.callback(file_lock.release, file_lock.acquire(path, f"{in_use} (it is running)."), path)
+        try:
+            existing = _existing_artifacts(request, region, client_factory)
+        except TrainingError as exc:
+            raise _bad("OutputDataConfig.S3OutputPath", exc) from None
+        if existing:
+            raise RequestError(f"{in_use} (its artifacts are there: {', '.join(existing[:3])}), or remove them.")
+        os.makedirs(work_dir, exist_ok=True)
+        path = os.path.join(work_dir, ".sagemaker-local.lock")
+        busy = f"ResourceInUse: the work dir {work_dir} is in use by another local job: give another --work-dir."
+        held.callback(file_lock.release, file_lock.acquire(path, busy), path)
+        yield
+
+
+# ---------------------------------------------------------------------------
+# The job
+
+
+class _Cluster(LocalCluster):
+    """The hosts of a local-mode job: every line prefixed with its host, one host too."""
+
+    def specs(self):
+        specs = super().specs()
+        for spec in specs:
+            spec.label = spec.name
+        return specs
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGINT outside the hosts' run (while downloading or uploading)."""
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Stop(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class LocalJob:
+    """One training job: prepare the hosts, run them, pack, upload; ``describe()`` at any time."""
+
+    def __init__(self, request: TrainingRequest, work_dir: str, region: str, log: Log, *,
+                 s3_environ: dict | None = None, listings: dict | None = None, grace: float = 10.0,
+                 created=None, state: JobState | None = None):
+        self.request = request
+        self.work_dir = os.path.abspath(work_dir)
+        self.region = region
+        self.log = log
+        self.grace = grace
+        self.s3_environ = dict(s3_environ or {})
+        self.state = state or JobState(created)  # a server passes one that reports its changes
+        self.listings = dict(listings or {})
+        self.cluster: _Cluster | None = None
+        self.undelivered: list[str] = []  # artifacts that did not reach their destination
+        self.client = S3Clients(region, self.s3_environ)
+
+    def describe(self) -> dict:
+        return describe(self.request, self.state, self.region)
+
+    def host_env(self) -> dict:
+        env = {
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "TRAINING_JOB_NAME": self.request.job_name,
+            "TRAINING_JOB_ARN": arn(self.request, self.region),
+        }
+        env.update(self.s3_environ)
+        env.update(self.request.environment)
+        return env
+
+    # -- the hosts' disks ----------------------------------------------------------
+    def _clean_work_dir(self) -> None:
+        """Remove what an earlier job left in the work dir (only our own folders)."""
+        os.makedirs(self.work_dir, exist_ok=True)
+        for name in os.listdir(self.work_dir):
+            path = os.path.join(self.work_dir, name)
+            ours = name == "artifacts" or (
+                name.startswith("algo-") and os.path.isdir(os.path.join(path, "input", "config")))
+            if ours:
+                shutil.rmtree(path)
+
+    def prepare(self, localize_code: bool = False) -> _Cluster:
+        """Work dir, config files and channel data of every host.
+
+        ``localize_code`` (--prepare-only): code that a container could not
+        fetch itself (a local path, or the embedded S3 that stops with this
+        command) goes into every host's ``code/`` now, and hyperparameters.json
+        is written without sagemaker_submit_directory, so that ``train`` uses
+        ``code/`` as it is."""
+        request = self.request
+        self._clean_work_dir()
+        cluster = _Cluster(self.work_dir, host_count=request.instance_count,
+                           framework=None if request.framework == SCRIPT else request.framework,
+                           env=self.host_env(), grace=self.grace)
+        hyperparameters = dict(request.hyperparameters)
+        submit = decode_value("sagemaker_submit_directory", hyperparameters.get("sagemaker_submit_directory"))
+        # a container fetches code from a real S3 itself; a local path or the embedded S3 it could not
+        localize_code = localize_code and isinstance(submit, str) and bool(submit) and (
+            not storage.is_s3(submit) or bool(self.s3_environ))
+        if localize_code:
+            del hyperparameters["sagemaker_submit_directory"]
+        cluster.write_config(hyperparameters, {c.name: c.data_config() for c in request.channels}, encode=False)
+        if localize_code:
+            self._localize_code(cluster, submit)
+        self.state.enter("Downloading", "Downloading input data")
+        for channel in request.channels:
+            entries = self.listings.get(channel.name)
+            if entries is None:
+                entries = self.listings[channel.name] = storage.list_files(
+                    channel.uri, self.region, what=channel.field, client=self.client() if channel.is_s3 else None)
+            self._download_channel(cluster, channel, entries)
+        self.cluster = cluster
+        return cluster
+
+    def _localize_code(self, cluster: _Cluster, submit: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="code-", dir=self.work_dir) as scratch:
+            source = submit
+            if storage.is_s3(submit):
+                what = "sagemaker_submit_directory"
+                if submit.endswith("/"):
+                    source = os.path.join(scratch, "code")
+                    storage.download_prefix(submit, source, self.region, what=what, client=self.client())
+                else:
+                    source = storage.download_file(submit, os.path.join(scratch, os.path.basename(submit)),
+                                                   self.region, what=what, client=self.client())
+            for host in cluster.hosts:
+                submit_dir.fetch_submit_dir(source, os.path.join(cluster.base_dir(host), "code"), self.region)
+
+    def _download_channel(self, cluster: _Cluster, channel, entries: list) -> None:
+        hosts = cluster.hosts
+        dirs = {h: os.path.join(cluster.base_dir(h), "input", "data", channel.name) for h in hosts}
+        for path in dirs.values():
+            os.makedirs(path, exist_ok=True)
+        sharded = channel.distribution == "ShardedByS3Key" and len(hosts) > 1
+        # sharded: each host its share, objects dealt in key order; else once into the first host
+        pairs = [(entry, os.path.join(dirs[hosts[i % len(hosts)] if sharded else hosts[0]],
+                                      *entry.relative.split("/")))
+                 for i, entry in enumerate(entries)]
+        where = "" if channel.is_s3 else " (local path)"
+        with Transfer(self.log, f"channel {channel.name} <- {channel.uri}{where}",
+                      sum(e.size for e, _ in pairs), len(pairs)) as progress:
+            for entry, target in pairs:
+                storage.fetch(entry, target, self.region, what=channel.field,
+                              client=self.client() if channel.is_s3 else None, progress=progress)
+        if not sharded:
+            for host in hosts[1:]:
+                shutil.copytree(dirs[hosts[0]], dirs[host], dirs_exist_ok=True)
+
+    # -- running ----------------------------------------------------------------
+    def run(self) -> dict:
+        """The whole job; returns the DescribeTrainingJob response."""
+        state = self.state
+        try:
+            with _stop_on_signals():
+                cluster = self.prepare()
+            remaining = self.request.max_run - (now() - state.started).total_seconds()
+            if remaining <= 0:
+                state.stopped(max_run=self.request.max_run)
+                return self.describe()
+            state.enter("Training", "Training image download completed. Training in progress.")
+            hosts = ", ".join(cluster.hosts)
+            self.log(f"starting {len(cluster.hosts)} host{'s' if len(cluster.hosts) > 1 else ''} ({hosts}) "
+                     f"in {self.work_dir}, framework {self.request.framework}")
+            result = cluster.run(max_run=remaining, out=sys.stderr, err=sys.stderr)
+            outcome = result.outcome
+            with _stop_on_signals():
+                if outcome.failure is not None:
+                    try:  # what the job wrote to output/data helps to debug it; the reason stays the job's
+                        self._upload_output_data()
+                    except Exception as exc:  # noqa: BLE001 - logged; the work dir keeps output/data
+                        detail = exc.message if isinstance(exc, TrainingError) else f"{type(exc).__name__}: {exc}"
+                        self.log(f"could not upload output.tar.gz: {detail}")
+                    state.failed(result.failure_reason or "the training failed")
+                    return self.describe()
+                model = self._upload_artifacts()
+                if outcome.timed_out:
+                    state.stopped(model, max_run=self.request.max_run)
+                elif outcome.stopped_by is not None:
+                    state.stopped(model)
+                else:
+                    state.completed(model)
+        except _Stop:
+            state.stopped()
+        except TrainingError as exc:  # S3 and disks: the job fails with the reason
+            state.failed(self._kept(exc.reason()))
+        except Exception as exc:  # noqa: BLE001 - a bug of ours still ends the job with a reason
+            state.failed(self._kept(f"PlatformError: {state.secondary.lower()} failed: "
+                                    f"{type(exc).__name__}: {exc}"))
+        return self.describe()
+
+    def _kept(self, reason: str) -> str:
+        if not self.undelivered:
+            return reason
+        head, _, rest = reason.partition("\n")
+        return f"{head.rstrip()} The artifacts are kept in {', '.join(self.undelivered)}.\n{rest}"
+
+    def _deliver(self, directory: str, name: str) -> str:
+        """Pack ``directory`` into ``name`` and store it at its artifact location."""
+        location = self.request.artifact_location(name)
+        try:
+            os.makedirs(directory, exist_ok=True)
+            # what the job wrote is packed as it is: its links are never followed out of the directory
+            archive = archives.pack_directory(directory, os.path.join(self.work_dir, "artifacts", name),
+                                              follow_outside_files=False)
+            with Transfer(self.log, f"{name} -> {location}", os.path.getsize(archive), 1) as progress:
+                storage.store(archive, location, self.region, what="OutputDataConfig.S3OutputPath",
+                              client=self.client() if storage.is_s3(location) else None, progress=progress)
+        except BaseException:
+            self.undelivered.append(directory)
+            raise
+        return location
+
+    def _upload_output_data(self) -> None:
+        base = self.cluster.base_dir(self.cluster.hosts[0])
+        self._deliver(os.path.join(base, "output", "data"), "output.tar.gz")
+
+    def _upload_artifacts(self) -> str:
+        """model.tar.gz and output.tar.gz of the first host, as the platform uploads them."""
+        self.state.enter("Uploading", "Uploading generated training model")
+        base = self.cluster.base_dir(self.cluster.hosts[0])
+        model = self._deliver(os.path.join(base, "model"), "model.tar.gz")
+        self._upload_output_data()
+        return model

@@ -1,0 +1,162 @@
+"""A training job's state, and the DescribeTrainingJob answer as a function of it.
+
+:class:`JobState` is the state machine the platform shows: TrainingJobStatus
+(InProgress, then Completed, Failed or Stopped) and SecondaryStatus with
+its transitions (Starting, Downloading, Training, Uploading, then the end).
+It holds nothing else than what a description needs, so whoever runs a job
+(local mode's command line; a server answering DescribeTrainingJob while
+the job runs) renders the same answer with :func:`describe`, at any moment.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+
+from .errors import REDACTED, is_secret_name
+from .local_request import ACCOUNT, TrainingRequest
+
+FAILURE_REASON_LIMIT = 1024
+ENDED = ("Completed", "Failed", "Stopped")
+_ECHOED = ("Environment", "VpcConfig", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
+           "EnableManagedSpotTraining", "DebugHookConfig", "ProfilerConfig", "ExperimentConfig",
+           "TensorBoardOutputConfig", "RetryStrategy")
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso(moment: datetime.datetime | None) -> str | None:
+    return moment.isoformat(timespec="milliseconds") if moment else None
+
+
+def as_uri(location: str) -> str:
+    """An s3:// URI as it is; a local path as a file:// URI (as the SDK's local mode shows them)."""
+    return location if location.startswith("s3://") else f"file://{location}"
+
+
+class JobState:
+    """Where a job is; every change is one method call, under a lock.
+
+    ``on_change(state)``, when given, is called after every change (a server
+    records or streams them), once per change: an end is one change.
+    """
+
+    def __init__(self, created: datetime.datetime | None = None, on_change=None):
+        self.on_change = on_change
+        self._finishing = False
+        self.lock = threading.Lock()
+        self.created = created or now()
+        self.started: datetime.datetime | None = None
+        self.ended: datetime.datetime | None = None
+        self.status = "InProgress"
+        self.secondary = ""
+        self.transitions: list[dict] = []
+        self.failure_reason: str | None = None
+        self.model_location: str | None = None
+        self.enter("Starting", "Preparing the instances for training")
+
+    @property
+    def done(self) -> bool:
+        return self.status in ENDED
+
+    def enter(self, secondary: str, message: str) -> None:
+        """A new SecondaryStatus; the previous transition ends now."""
+        with self.lock:
+            moment = now()
+            if self.transitions:
+                self.transitions[-1]["EndTime"] = moment
+            self.transitions.append({"Status": secondary, "StartTime": moment, "StatusMessage": message})
+            self.secondary = secondary
+            if secondary == "Downloading" and self.started is None:
+                self.started = moment
+        if self.on_change is not None and not self._finishing:
+            self.on_change(self)
+
+    def finish(self, status: str, secondary: str, message: str) -> None:
+        """The job ends: Completed, Failed or Stopped."""
+        if status not in ENDED:
+            raise ValueError(f"{status} is not an end state")
+        self._finishing = True
+        try:
+            self.enter(secondary, message)
+        finally:
+            self._finishing = False
+        with self.lock:
+            self.status = status
+            self.ended = now()
+            self.transitions[-1]["EndTime"] = self.transitions[-1]["StartTime"]
+        if self.on_change is not None:
+            self.on_change(self)
+
+    def completed(self, model_location: str) -> None:
+        self.model_location = model_location
+        self.finish("Completed", "Completed", "Training job completed")
+
+    def failed(self, reason: str) -> None:
+        self.failure_reason = reason[:FAILURE_REASON_LIMIT]
+        self.model_location = None
+        self.finish("Failed", "Failed", reason.splitlines()[0][:200] if reason else "Training job failed")
+
+    def stopped(self, model_location: str | None = None, max_run: int | None = None) -> None:
+        """Stopped by a signal, or (``max_run``) by MaxRuntimeInSeconds."""
+        self.model_location = model_location
+        if max_run is None:
+            self.finish("Stopped", "Stopped", "Training job stopped by the user (a signal).")
+        else:
+            self.finish("Stopped", "MaxRuntimeExceeded",
+                        f"Training job stopped: it ran past MaxRuntimeInSeconds ({max_run}s).")
+
+
+def shown(values: dict) -> dict:
+    """A name -> value map of the request (HyperParameters, Environment) as a
+    description shows it: the value of every secret-named entry (the
+    Redactor's rule, errors.is_secret_name) is ``****``."""
+    return {name: REDACTED if is_secret_name(name) else value for name, value in values.items()}
+
+
+def arn(request: TrainingRequest, region: str) -> str:
+    role = request.body.get("RoleArn") or ""
+    account = role.split(":")[4] if role.count(":") >= 5 else ACCOUNT
+    return f"arn:aws:sagemaker:{region}:{account}:training-job/{request.job_name.lower()}"
+
+
+def describe(request: TrainingRequest, state: JobState, region: str, timestamp=iso) -> dict:
+    """The DescribeTrainingJob response of the job in ``state``.
+    ``timestamp`` renders a datetime (ISO 8601 by default)."""
+    body = request.body
+    with state.lock:
+        answer = {"TrainingJobName": request.job_name, "TrainingJobArn": arn(request, region)}
+        if state.model_location:
+            answer["ModelArtifacts"] = {"S3ModelArtifacts": as_uri(state.model_location)}
+        answer["TrainingJobStatus"] = state.status
+        answer["SecondaryStatus"] = state.secondary
+        if state.failure_reason:
+            answer["FailureReason"] = state.failure_reason
+        answer["HyperParameters"] = shown(body.get("HyperParameters", {}))
+        answer["AlgorithmSpecification"] = body["AlgorithmSpecification"]
+        if body.get("RoleArn"):
+            answer["RoleArn"] = body["RoleArn"]
+        if body.get("InputDataConfig"):
+            answer["InputDataConfig"] = body["InputDataConfig"]
+        answer["OutputDataConfig"] = body["OutputDataConfig"]
+        answer["ResourceConfig"] = body["ResourceConfig"]
+        answer["StoppingCondition"] = {**body["StoppingCondition"], "MaxRuntimeInSeconds": request.max_run}
+        answer["CreationTime"] = timestamp(state.created)
+        if state.started:
+            answer["TrainingStartTime"] = timestamp(state.started)
+        if state.ended:
+            answer["TrainingEndTime"] = timestamp(state.ended)
+        answer["LastModifiedTime"] = timestamp(state.ended or now())
+        answer["SecondaryStatusTransitions"] = [
+            {k: timestamp(v) if isinstance(v, datetime.datetime) else v for k, v in t.items()}
+            for t in state.transitions]
+        for name in _ECHOED:
+            if name in body:
+                answer[name] = shown(body[name]) if name == "Environment" else body[name]
+        if state.started and state.ended:
+            seconds = max(1, int(round((state.ended - state.started).total_seconds())))
+            answer["TrainingTimeInSeconds"] = seconds
+            answer["BillableTimeInSeconds"] = seconds
+    return answer

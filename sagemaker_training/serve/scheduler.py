@@ -1,0 +1,252 @@
+"""The job queue: at most ``--max-running`` jobs at once, in order; their processes; stopping.
+
+A created job waits as InProgress / Starting until a slot is free, then runs
+as its own process (worker.py, under guard.py so that it dies with the
+server) in ``<state dir>/jobs/<name>/``: no two running jobs share a
+directory, and each job's cluster picks its own free ports. For each
+running job the scheduler
+
+* stores every state the job's process reports (the terminal one only once
+  all of the job's log lines are stored, so a client that sees the end and
+  reads the logs once more reads them all);
+* stores every log line in its host's stream ``<job>/algo-N-<epoch>``, in
+  batches, with ascending integer-millisecond timestamps, and applies the
+  job's ``MetricDefinitions`` regexes to it (the last value of each metric
+  becomes FinalMetricDataList);
+* stops it on StopTrainingJob: SIGTERM to the job's process, which passes it
+  to every host, waits the grace period and SIGKILLs what is left, then
+  reports Stopped with the artifacts that exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from . import cloudwatch, describe, guard
+from .store import ORPHANED_REASON, TERMINAL
+
+_HOST_LINE = re.compile(r"^\[(algo-\d+)\] ?(.*)$", re.DOTALL)
+FLUSH_SECONDS = 0.2
+
+
+class _LogSink:
+    """One job's log lines on their way into the store."""
+
+    def __init__(self, store, job, pending: list, lock: threading.Lock):
+        self.store, self.job = store, job.name
+        self.pending, self.lock = pending, lock
+        self.epoch = int(time.time())
+        self.streams: dict[str, str] = {}
+        self.last_ms: dict[str, int] = {}
+        self.metrics = []
+        for definition in (job.request.get("AlgorithmSpecification", {}).get("MetricDefinitions") or []):
+            try:
+                self.metrics.append((definition["Name"], re.compile(definition["Regex"])))
+            except re.error:
+                pass  # a regex Python cannot read: that metric stays empty
+
+    def line(self, text: str) -> None:
+        match = _HOST_LINE.match(text)
+        host, message = (match.group(1), match.group(2)) if match else ("algo-1", text)
+        stream = self.streams.get(host)
+        if stream is None:
+            stream = self.streams[host] = cloudwatch.stream_name(self.job, host, self.epoch)
+            self.store.add_stream(stream, self.job, host)
+        ms = max(int(time.time() * 1000), self.last_ms.get(stream, 0))
+        self.last_ms[stream] = ms
+        values = []
+        for name, pattern in self.metrics:
+            found = pattern.search(message)
+            if found:
+                try:
+                    values.append((self.job, name, float(found.group(1) if pattern.groups else found.group(0)),
+                                   ms / 1000))
+                except (ValueError, IndexError):
+                    pass
+        with self.lock:
+            self.pending.append(((stream, ms, message), values))
+
+
+class Scheduler:
+    def __init__(self, store, state_dir: str, max_running: int, grace: float, s3_environ: dict, log):
+        self.store = store
+        self.jobs_dir = os.path.join(state_dir, "jobs")
+        self.max_running = max_running
+        self.grace = grace
+        self.s3_environ = s3_environ
+        self.log = log
+        self.cond = threading.Condition()
+        self.running: dict[str, subprocess.Popen] = {}
+        self.monitors: list[threading.Thread] = []
+        self.pending: list = []
+        self.pending_lock = threading.Lock()
+        self.closing = False
+        self.threads = [threading.Thread(target=self._schedule, name="serve-scheduler", daemon=True),
+                        threading.Thread(target=self._flush_loop, name="serve-logs", daemon=True)]
+
+    # -- the server's side ----------------------------------------------------------
+    def recover(self) -> list[str]:
+        return self.store.recover(lambda job: describe.finished_state(
+            job.state, "Failed", "Failed", ORPHANED_REASON.split(". ")[0], ORPHANED_REASON))
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def wake(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+    def queue_message(self) -> str:
+        with self.cond:
+            waiting = len(self.store.queued())
+            if len(self.running) + waiting < self.max_running:
+                return "Preparing the instances for training"
+        return f"Waiting for one of {self.max_running} job slots ({waiting} job(s) ahead)"
+
+    def stop(self, name: str) -> None:
+        with self.cond:
+            self.store.request_stop(name)
+            process = self.running.get(name)
+            if process is not None:
+                _signal(process, signal.SIGTERM)
+                timer = threading.Timer(self.grace + 30, _signal, (process, signal.SIGKILL))
+                timer.daemon = True
+                timer.start()
+                return
+            job = self.store.job(name)
+            if job and not job.started and job.status not in TERMINAL:
+                self.store.set_state(name, describe.finished_state(
+                    job.state, "Stopped", "Stopped", "Training job stopped before it started."))
+
+    def shutdown(self, timeout: float) -> None:
+        """Stop every running job (they end Stopped) and wait for their records."""
+        with self.cond:
+            self.closing = True
+            for name, process in self.running.items():
+                self.store.request_stop(name)
+                _signal(process, signal.SIGTERM)
+            self.cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in list(self.monitors):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self.cond:
+            for process in self.running.values():
+                _signal(process, signal.SIGKILL)
+        self._flush()
+
+    # -- scheduling -----------------------------------------------------------------
+    def _schedule(self) -> None:
+        while True:
+            with self.cond:
+                while not self.closing and (len(self.running) >= self.max_running or not self.store.queued()):
+                    self.cond.wait(timeout=5)
+                if self.closing:
+                    # the jobs' processes die with the thread that started them (PR_SET_PDEATHSIG
+                    # is per thread): this one stays until they have ended
+                    while self.running:
+                        self.cond.wait(timeout=1)
+                    return
+                job = self.store.queued()[0]
+                try:
+                    self._launch(job)
+                except OSError as exc:  # cannot even start a process: the job fails, saying why
+                    self.store.set_state(job.name, describe.finished_state(
+                        job.state, "Failed", "Failed", "Could not start the job",
+                        f"PlatformError: sagemaker-training serve could not start the job: {exc}"), started=True)
+
+    def _launch(self, job) -> None:
+        job_dir = os.path.join(self.jobs_dir, job.name)
+        os.makedirs(job_dir, exist_ok=True)
+        with open(os.path.join(job_dir, "request.json"), "w", encoding="utf-8") as f:
+            json.dump(job.request, f)
+        argv = [sys.executable, "-m", "sagemaker_training.serve.worker", job_dir, job.region, str(self.grace),
+                json.dumps(self.s3_environ)]
+        process = subprocess.Popen(guard.argv(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, cwd=job_dir, start_new_session=True)
+        self.running[job.name] = process
+        self.store.set_state(job.name, job.state, started=True)
+        monitor = threading.Thread(target=self._monitor, args=(job, process), name=f"serve-{job.name}", daemon=True)
+        self.monitors.append(monitor)
+        monitor.start()
+
+    def _monitor(self, job, process: subprocess.Popen) -> None:
+        sink = _LogSink(self.store, job, self.pending, self.pending_lock)
+        reader = threading.Thread(target=_read_lines, args=(process.stderr, sink.line), daemon=True)
+        reader.start()
+        final = {}
+        queued_since = job.state["SecondaryStatusTransitions"][0]["StartTime"]
+
+        def event(text: str) -> None:
+            try:
+                message = json.loads(text)
+            except ValueError:
+                sink.line(text)
+                return
+            if "state" in message:  # Starting began when the job was queued, not when its process started
+                transitions = message["state"].get("SecondaryStatusTransitions") or [{}]
+                if transitions[0].get("Status") == "Starting":
+                    transitions[0]["StartTime"] = queued_since
+            if "failed" in message:
+                final["state"] = describe.finished_state(self.store.job(job.name).state, "Failed", "Failed",
+                                                         message["failed"].splitlines()[0][:200], message["failed"])
+            elif message["state"]["TrainingJobStatus"] in TERMINAL:
+                final["state"] = message["state"]
+            else:
+                self.store.set_state(job.name, message["state"])
+
+        _read_lines(process.stdout, event)
+        code = process.wait()
+        reader.join(timeout=10)
+        self._flush()
+        state = final.get("state")
+        if state is None:  # the job's process died without a word
+            reason = (f"PlatformError: the job's process ended with {_how(code)} without reporting an end; "
+                      "see the job's log.")
+            state = describe.finished_state(self.store.job(job.name).state, "Failed", "Failed", reason, reason)
+        self.store.set_state(job.name, state)
+        with self.cond:
+            self.running.pop(job.name, None)
+            self.cond.notify_all()
+
+    # -- log lines --------------------------------------------------------------------
+    def _flush(self) -> None:
+        with self.pending_lock:
+            batch, self.pending[:] = list(self.pending), []
+        if batch:
+            self.store.add_events([event for event, _ in batch], [m for _, values in batch for m in values])
+
+    def _flush_loop(self) -> None:
+        while not self.closing:
+            time.sleep(FLUSH_SECONDS)
+            try:
+                self._flush()
+            except Exception as exc:  # noqa: BLE001 - keep flushing; say what went wrong
+                self.log(f"could not store log lines: {type(exc).__name__}: {exc}")
+
+
+def _read_lines(pipe, each) -> None:
+    try:
+        for raw in iter(pipe.readline, b""):
+            each(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+    finally:
+        pipe.close()
+
+
+def _signal(process: subprocess.Popen, signum: int) -> None:
+    if process.poll() is None:
+        try:
+            process.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+
+def _how(code: int) -> str:
+    return f"signal {-code}" if code < 0 else f"exit code {code}"

@@ -1,0 +1,156 @@
+"""Replace a directory all at once: build its new content beside it, then swap it in.
+
+``staged_directory(dest)`` yields an empty staging directory; when the block
+completes, the staging directory becomes ``dest`` (the old content goes only
+then); when it raises, ``dest`` is left as it was. A destination that cannot
+be renamed (a mount point) is refused, never emptied: its files are not ours.
+Discarding the old content never crosses into another file system or a mount
+point (bind mounts included, read from ``/proc/self/mountinfo``): what is
+mounted below is left where it is, with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import shutil
+import stat
+import tempfile
+
+from . import logs
+from .errors import ClientError
+
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def mount_points() -> set:
+    """Every mount point of this process's mount namespace (bind mounts included,
+    which ``os.path.ismount`` misses on the same file system)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            fields = [line.split() for line in f.read().splitlines()]
+    except OSError:
+        return set()
+    return {_OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), parts[4]) for parts in fields if len(parts) > 4}
+
+
+def _discard(path: str) -> None:
+    """Remove the tree ``path`` without crossing into another file system or a
+    mount point below it; whatever is mounted there is left, with a warning."""
+    mounts = mount_points()
+    try:
+        device = os.lstat(path).st_dev
+    except FileNotFoundError:
+        return
+    kept = [path] if os.path.realpath(path) in mounts else []
+
+    def remove(directory: str) -> None:
+        with os.scandir(directory) as entries:
+            listed = list(entries)
+        for entry in listed:
+            st = entry.stat(follow_symlinks=False)
+            if not stat.S_ISDIR(st.st_mode):
+                os.unlink(entry.path)
+            elif st.st_dev != device or os.path.realpath(entry.path) in mounts:
+                kept.append(entry.path)
+            else:
+                remove(entry.path)
+                if not any(k.startswith(entry.path + os.sep) for k in kept):
+                    os.rmdir(entry.path)
+
+    try:
+        if not kept:
+            remove(path)
+        if not kept:
+            os.rmdir(path)
+    except OSError as exc:
+        logs.get("staging").warning("could not remove all of %s: %s", path, exc.strerror or exc)
+    for mount in kept:
+        logs.get("staging").warning("left %s in place: it is a mount point, whose files are not ours to delete",
+                                    mount)
+
+
+def _staging_parent(dest: str) -> tuple[str, bool]:
+    """Where the staging directory goes: beside ``dest`` when its parent is
+    writable (the usual case), else inside ``dest`` itself."""
+    parent = os.path.dirname(dest)
+    os.makedirs(parent, exist_ok=True)
+    if os.access(parent, os.W_OK | os.X_OK):
+        return parent, False
+    os.makedirs(dest, exist_ok=True)
+    return dest, True
+
+
+def _clear_directory(path: str, keep: str | None = None) -> None:
+    for name in os.listdir(path):
+        entry = os.path.join(path, name)
+        if keep is not None and entry == keep:
+            continue
+        if os.path.isdir(entry) and not os.path.islink(entry):
+            _discard(entry)
+        else:
+            os.unlink(entry)
+
+
+def _move_contents(src: str, dest: str) -> None:
+    for name in os.listdir(src):
+        shutil.move(os.path.join(src, name), os.path.join(dest, name))
+
+
+def _install(staged: str, dest: str, inside: bool) -> None:
+    """Make ``dest`` hold exactly what ``staged`` holds."""
+    if inside:  # no room beside dest: replace its entries one by one
+        _clear_directory(dest, keep=staged)
+        _move_contents(staged, dest)
+        os.rmdir(staged)
+        return
+    if not os.path.lexists(dest):
+        os.rename(staged, dest)
+        return
+    if not os.path.isdir(dest):
+        raise ClientError(f"{dest} exists and is not a directory: remove it or choose another destination.")
+    graveyard = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.old-", dir=os.path.dirname(dest))
+    try:
+        try:
+            os.rename(dest, os.path.join(graveyard, "old"))
+        except OSError as exc:
+            if exc.errno not in (errno.EBUSY, errno.EXDEV, errno.EACCES, errno.EPERM):
+                raise
+            # a mount point, or not ours to rename: its files are someone else's, never emptied
+            raise ClientError(f"{dest} cannot be replaced ({exc.strerror}; a mount point?): the toolkit does not "
+                              "delete files it did not write; give another destination.") from None
+        try:
+            os.rename(staged, dest)
+        except OSError:
+            os.rename(os.path.join(graveyard, "old"), dest)
+            raise
+    finally:
+        _discard(graveyard)
+
+
+@contextlib.contextmanager
+def staged_directory(dest_dir: str):
+    """Yield an empty staging directory; on a clean exit it becomes ``dest_dir``.
+
+    The previous content of ``dest_dir`` is replaced only when the block
+    completes; if it raises, the staging directory is removed and ``dest_dir``
+    is left untouched. A symlinked ``dest_dir`` is resolved first, so the link
+    keeps pointing where it did.
+    """
+    dest = os.path.abspath(dest_dir)
+    if os.path.islink(dest):
+        dest = os.path.realpath(dest)
+    if os.path.lexists(dest) and not os.path.isdir(dest):
+        raise ClientError(f"{dest} exists and is not a directory: remove it or choose another destination.")
+    mode = stat.S_IMODE(os.stat(dest).st_mode) if os.path.isdir(dest) else 0o755
+    parent, inside = _staging_parent(dest)
+    staged = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.staging-", dir=parent)
+    try:
+        os.chmod(staged, mode)  # mkdtemp's 0700 would otherwise become the destination's mode
+        yield staged
+        _install(staged, dest, inside)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise

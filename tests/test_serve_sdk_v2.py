@@ -1,0 +1,120 @@
+"""The current SageMaker Python SDK v2, unmodified, against ``sagemaker-training serve``:
+a TensorFlow script-mode job (framework_version '2.14', py310; it runs on our TF 2.15)
+on 2 instances with a parameter server, and an MXNet 1.9 script-mode job, both with
+metric_definitions that must show up in FinalMetricDataList. The SDK runs in a
+virtualenv of its own (made once, cached), as a subprocess; its config file (from
+serve's exports) opts out of telemetry, so nothing leaves loopback."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import textwrap
+
+import pytest
+
+from serve_helpers import REPO, ROLE, Server, run_client, sdk_fixture
+
+BUCKET = "sdk-v2-tests"
+CLIENT = os.path.join(REPO, "tests", "serve_clients", "v2_fit.py")
+
+TENSORFLOW = """
+    import argparse, json, os
+    import numpy as np
+    import tensorflow as tf
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--model_dir")
+    args, _ = parser.parse_known_args()
+    task = json.loads(os.environ["TF_CONFIG"])["task"]
+    print(f"task {task['type']} {task['index']} on {os.environ['SM_CURRENT_HOST']}", flush=True)
+    rows = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAINING"], "rows.csv"), delimiter=",", dtype="float32")
+    x, y = rows[:, :4], rows[:, 4]
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1, activation="sigmoid", input_shape=(4,))])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    for epoch in range(args.epochs):
+        loss = model.fit(x, y, epochs=1, verbose=0).history["loss"][0]
+        print(f"epoch {epoch} loss={loss:.4f}", flush=True)
+    model.save(os.path.join(os.environ["SM_MODEL_DIR"], "1"))
+"""
+
+MXNET = """
+    import argparse, os
+    import mxnet as mx
+    import numpy as np
+    from mxnet import autograd, gluon
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int)
+    args, _ = parser.parse_known_args()
+    rows = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAINING"], "rows.csv"), delimiter=",", dtype="float32")
+    x, y = mx.nd.array(rows[:, :4]), mx.nd.array(rows[:, 4:])
+    net = gluon.nn.HybridSequential()
+    net.add(gluon.nn.Dense(1))
+    net.initialize()
+    net.hybridize()
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1})
+    for epoch in range(args.epochs):
+        with autograd.record():
+            loss = ((net(x) - y) ** 2).mean()
+        loss.backward()
+        trainer.step(1)
+        print(f"epoch {epoch} loss={loss.asscalar():.4f}", flush=True)
+    net.export(os.path.join(os.environ["SM_MODEL_DIR"], "model"))
+"""
+
+
+python = sdk_fixture("sdk-v2")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    state = tmp_path_factory.mktemp("serve-v2") / "state"
+    server = Server(str(state), "--region", "us-west-2", "--bucket", BUCKET, "--max-running", "2").start()
+    rows = "\n".join(f"{i % 3 * .3:.1f},{i % 5 * .2:.1f},{i % 7 * .1:.1f},{i % 2 * .5:.1f},{i % 2}" for i in range(40))
+    server.client("s3").put_object(Bucket=BUCKET, Key="data/rows.csv", Body=rows.encode())
+    yield server
+    server.stop()
+
+
+def _fit(python, server, tmp_path, framework: str, script: str, count: int) -> tuple[str, dict]:
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "train.py").write_text(textwrap.dedent(script))
+    stdout, output = run_client(python, server, CLIENT, framework, str(folder / "train.py"), BUCKET, ROLE, str(count))
+    values = {}
+    for line in stdout.splitlines():
+        label, _, value = line.partition(" ")
+        if label in ("MODEL_DATA", "JOB", "METRICS"):
+            values[label] = value
+    return output, values
+
+
+def _members(server, uri: str) -> list[str]:
+    bucket, key = uri[len("s3://"):].split("/", 1)
+    with tarfile.open(fileobj=io.BytesIO(server.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())) as t:
+        return sorted(t.getnames())
+
+
+def test_tensorflow_script_mode_on_two_instances_with_a_parameter_server(python, server, tmp_path):
+    output, values = _fit(python, server, tmp_path, "tensorflow", TENSORFLOW, 2)
+    assert "task master 0 on algo-1" in output and "task worker 0 on algo-2" in output  # both hosts' logs
+    assert "Completed - Training job completed" in output
+    metrics = json.loads(values["METRICS"])
+    assert [m["MetricName"] for m in metrics] == ["train:loss"]
+    last = [line for line in output.splitlines() if "epoch 2 loss=" in line]
+    assert last and any(f"loss={metrics[0]['Value']:.4f}" in line for line in last)
+    assert "1/saved_model.pb" in _members(server, values["MODEL_DATA"])
+    assert values["MODEL_DATA"] == f"s3://{BUCKET}/artifacts/{values['JOB']}/output/model.tar.gz"
+
+
+def test_mxnet_1_9_script_mode_with_metric_definitions(python, server, tmp_path):
+    output, values = _fit(python, server, tmp_path, "mxnet", MXNET, 1)
+    assert "epoch 2 loss=" in output
+    metrics = json.loads(values["METRICS"])
+    last = [line for line in output.splitlines() if "epoch 2 loss=" in line][-1]
+    assert metrics == [{"MetricName": "train:loss", "Value": float(last.rsplit("loss=", 1)[1])}]
+    assert _members(server, values["MODEL_DATA"]) == ["model-0000.params", "model-symbol.json"]
