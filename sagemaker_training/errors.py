@@ -28,6 +28,42 @@ import traceback
 ERROR_FILE_ENV = "SAGEMAKER_ERROR_FILE"
 
 
+HEADLINE_LIMIT = 300  # characters of an exception's message in a failure's first line
+# ... and of the toolkit's own finished sentence (a TrainingError's message), which keeps its advice whole:
+# the platform shows the first 1024 characters of the failure.
+SENTENCE_LIMIT = 1000
+ELLIPSIS = "\u2026"
+_ENDS_A_SENTENCE = (".", ":", "!", "?", ELLIPSIS)
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+# Lines of a message that are no part of what went wrong: stack frames, and TensorFlow's node decorations.
+_NOT_THE_REASON = re.compile(r"""^\s*(?:File ".*", line \d+|\[\[\{\{node |Node: ')|(?:most recent call last\)|"""
+                             r"""^Original stack trace for .*):\s*$""")
+
+
+def headline_of(message: str, limit: int = HEADLINE_LIMIT) -> str:
+    """An exception's message as one short line: its first line of substance
+    (after an introduction that ends with a colon, such as TensorFlow's
+    ``Graph execution error:``, the next one too), whitespace collapsed, cut
+    at ``limit`` characters with an ellipsis."""
+    lines = [line.strip() for line in str(message).splitlines()
+             if line.strip() and not _NOT_THE_REASON.search(line)]
+    text = " ".join(lines[:2] if len(lines) > 1 and lines[0].endswith(":") else lines[:1])
+    text = one_line(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def short_sentence(message: str) -> str:
+    """A TrainingError's message as one line: whole when it fits in
+    ``SENTENCE_LIMIT`` characters, else cut as :func:`headline_of` cuts."""
+    text = one_line(message)
+    return text if len(text) <= SENTENCE_LIMIT else headline_of(message, SENTENCE_LIMIT)
+
+
 class TrainingError(Exception):
     """Base class: a failure with a ready-made, actionable one-line reason."""
 
@@ -42,11 +78,13 @@ class TrainingError(Exception):
 
     def reason(self) -> str:
         """The failure text: one headline, then optional detail lines."""
-        head = f"{self.kind}: {self.message}"
-        if self.advice and self.advice not in self.message:
-            head = f"{head.rstrip()}{'' if head.rstrip().endswith(('.', ':', '!', '?')) else '.'} {self.advice}"
-        head = " ".join(head.split("\n"))
-        return f"{head}\n\n{self.details}".rstrip() + "\n" if self.details else head + "\n"
+        message, details = short_sentence(self.message), self.details
+        if message != one_line(self.message):  # the headline stays short; the whole message follows it
+            details = f"{self.message}\n\n{details}".strip()
+        head = f"{self.kind}: {message}"
+        if self.advice and self.advice not in message:
+            head = f"{head.rstrip()}{'' if head.rstrip().endswith(_ENDS_A_SENTENCE) else '.'} {self.advice}"
+        return f"{head}\n\n{details}".rstrip() + "\n" if details else head + "\n"
 
 
 class ClientError(TrainingError):

@@ -5,6 +5,12 @@ supervisor reports: the child's own error record (``SAGEMAKER_ERROR_FILE``),
 a plain-text reason it left (a host's ``output/failure``), the signal that
 killed it with a hint at the usual cause, or its exit code with the
 ``Type: message`` line of the last traceback in its stderr tail.
+
+The headline (the first line of ``output/failure``, which the platform shows)
+stays short: an exception's message gives its first line of substance, cut
+at ``errors.HEADLINE_LIMIT`` characters (:func:`errors.headline_of`; the
+toolkit's own error sentences at ``errors.SENTENCE_LIMIT``), and the whole
+message follows below it when that left something out.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import re
 import signal
 
 from ._record import Record
+from .errors import headline_of, one_line, short_sentence
 
 
 _SIGNAL_HINTS = {
@@ -77,10 +84,10 @@ class ProcessFailure(Record):
         """What went wrong, in one line, without the kind prefix."""
         parts = self._failure_text_parts()
         if parts:
-            return f"on {self.name}: {parts[1]}"
+            return f"on {self.name}: {headline_of(parts[1])}"
         if self.record:
             who = self.record.get("user_function") or self.name
-            message = _one_line(self.record.get("message", ""))
+            message = self._record_message()
             what = f"{who} raised {self.record.get('type')}"
             if self.record.get("kind"):  # a TrainingError carries a finished sentence
                 return f"{self.name}: {message}" if self.record.get("user_function") is None else f"{what}: {message}"
@@ -92,6 +99,12 @@ class ProcessFailure(Record):
         text = f"{self.name} exited with code {self.exitcode}"
         exception = exception_from_stderr(self.stderr_tail)
         return f"{text}: {exception}" if exception else text
+
+    def _record_message(self) -> str:
+        """The record's message in the headline: a TrainingError's finished sentence, or an exception's
+        message (a traceback's worth, for TensorFlow's errors) cut short."""
+        message = self.record.get("message") or ""
+        return short_sentence(message) if self.record.get("kind") else headline_of(message)
 
     def reason(self) -> str:
         parts = self._failure_text_parts()
@@ -105,14 +118,13 @@ class ProcessFailure(Record):
         elif not head.endswith("."):
             head += "."
         details = []
+        message = str((self.record or {}).get("message") or "").strip()
+        if message and self._record_message() != one_line(message):  # the headline left some of it out
+            details.extend([f"The whole message of {self.record.get('type')}:", message, ""])
         if self.stderr_tail:
             details.append(f"Last stderr lines of {self.name}:")
             details.extend(self.stderr_tail)
         return head + ("\n\n" + "\n".join(details) if details else "") + "\n"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b[^:]*)(?::\s?(.*))?$")
@@ -130,6 +142,6 @@ def exception_from_stderr(lines) -> str | None:
             match = _EXCEPTION_LINE.match(line.strip())
             if match:
                 found = line.strip()
-    return _one_line(found) if found else None
+    return headline_of(found) if found else None
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from . import settings, storage
 from .dir_mirror import DirectoryMirror
-from .errors import ClientError
+from .errors import ClientError, TrainingError
 
 SYNC_ENV = "SAGEMAKER_CHECKPOINT_SYNC_SECONDS"
 DEFAULT_SYNC_SECONDS = 10.0
@@ -122,6 +122,15 @@ class HostCheckpoints:
             raise error
         self.log(f"checkpoints {self.config.local_path} -> {self.config.s3_uri}: in step ({changes} change(s))")
         return changes
+
+    def finish(self, job_succeeded: bool) -> None:
+        """The last sync; when the job failed, it keeps its own reason (the upload's error is logged)."""
+        try:
+            self.stop()
+        except TrainingError as exc:
+            if job_succeeded:
+                raise
+            self.log(f"could not upload the checkpoints: {exc.message}")
 
 
 def _states(local_dir: str, relatives) -> dict:

@@ -12,7 +12,10 @@ through the platform's steps:
    ``input/data/<channel>`` (``ShardedByS3Key``: each host its share);
 3. every host's ``train`` as a real process tree (cluster.py), one failing
    stops the others, MaxRuntimeInSeconds stops them all;
-4. the first host's ``model/`` packed into
+4. ``CheckpointConfig``: every host's checkpoint dir restored from its
+   ``S3Uri`` before the hosts start, and uploaded while they run and at the
+   end (local_checkpoints.py);
+5. the first host's ``model/`` packed into
    ``<S3OutputPath>/<job>/output/model.tar.gz``, ``output/data/`` into
    ``output.tar.gz`` beside it.
 
@@ -37,6 +40,7 @@ from . import archives, file_lock, storage, submit_dir
 from .cluster import LocalCluster
 from .errors import TrainingError
 from .hyperparameters import decode_value
+from .local_checkpoints import HostCheckpoints
 from .local_progress import Log, Transfer
 from .local_request import SCRIPT, RequestError, TrainingRequest
 from .local_s3 import overlay
@@ -112,13 +116,16 @@ def check(request: TrainingRequest, region: str, client_factory) -> dict:
                                f"needs at least as many objects; {channel.uri} has {len(entries)}.")
         listings[channel.name] = entries
     field = "OutputDataConfig.S3OutputPath"
-    if storage.is_s3(request.output_path):
+    buckets = [(field, request.output_path)] if storage.is_s3(request.output_path) else []
+    if not buckets:
+        _check_local_output(request.output_path, field)
+    if request.checkpoint is not None:
+        buckets.append(("CheckpointConfig.S3Uri", request.checkpoint.s3_uri))
+    for field, uri in buckets:
         try:
-            storage.check_bucket(request.output_path, region, what=field, client=client_factory())
+            storage.check_bucket(uri, region, what=field, client=client_factory())
         except TrainingError as exc:
             raise _bad(field, exc) from None
-    else:
-        _check_local_output(request.output_path, field)
     return listings
 
 
@@ -208,6 +215,7 @@ class LocalJob:
         self.state = state or JobState(created)  # a server passes one that reports its changes
         self.listings = dict(listings or {})
         self.cluster: _Cluster | None = None
+        self.checkpoints: HostCheckpoints | None = None
         self.undelivered: list[str] = []  # artifacts that did not reach their destination
         self.client = S3Clients(region, self.s3_environ)
 
@@ -248,7 +256,9 @@ class LocalJob:
         self._clean_work_dir()
         cluster = _Cluster(self.work_dir, host_count=request.instance_count,
                            framework=None if request.framework == SCRIPT else request.framework,
-                           env=self.host_env(), grace=self.grace)
+                           env=self.host_env(), grace=self.grace,
+                           # --prepare-only's dirs are for containers, where the platform's interface is eth0
+                           network_interface_name="eth0" if localize_code else "lo")
         hyperparameters = dict(request.hyperparameters)
         submit = decode_value("sagemaker_submit_directory", hyperparameters.get("sagemaker_submit_directory"))
         # a container fetches code from a real S3 itself; a local path or the embedded S3 it could not
@@ -266,6 +276,10 @@ class LocalJob:
                 entries = self.listings[channel.name] = storage.list_files(
                     channel.uri, self.region, what=channel.field, client=self.client() if channel.is_s3 else None)
             self._download_channel(cluster, channel, entries)
+        if request.checkpoint is not None:  # CheckpointConfig: S3Uri into every host's LocalPath
+            self.checkpoints = HostCheckpoints(request.checkpoint, [cluster.base_dir(h) for h in cluster.hosts],
+                                               self.client(), self.log)
+            self.checkpoints.restore()
         self.cluster = cluster
         return cluster
 
@@ -318,9 +332,13 @@ class LocalJob:
             hosts = ", ".join(cluster.hosts)
             self.log(f"starting {len(cluster.hosts)} host{'s' if len(cluster.hosts) > 1 else ''} ({hosts}) "
                      f"in {self.work_dir}, framework {self.request.framework}")
+            if self.checkpoints is not None:
+                self.checkpoints.start()
             result = cluster.run(max_run=remaining, out=sys.stderr, err=sys.stderr)
             outcome = result.outcome
             with _stop_on_signals():
+                if self.checkpoints is not None:  # up once more, whatever the end
+                    self.checkpoints.finish(job_succeeded=outcome.failure is None)
                 if outcome.failure is not None:
                     try:  # what the job wrote to output/data helps to debug it; the reason stays the job's
                         self._upload_output_data()

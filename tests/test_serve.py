@@ -153,6 +153,7 @@ def test_fields_of_the_api_that_local_mode_does_not_act_on_are_accepted(clients)
     arn = sm.create_training_job(**request)["TrainingJobArn"]
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
     answer = wait_for(sm, "with-extras")
+    assert answer["TrainingJobStatus"] == "Completed", answer.get("FailureReason")
     assert answer["CheckpointConfig"] == {"S3Uri": f"s3://{BUCKET}/ckpt"}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from ..local_state import shown
 from . import protocol
 
 FAILURE_REASON_LIMIT = 1024
@@ -88,7 +89,10 @@ def describe(job, metrics=()) -> dict:
     for name in output.members:
         if name in request and name not in answer:
             answer[name] = request[name]
-    answer["HyperParameters"] = request.get("HyperParameters", {})
+    # secret-named values as local mode shows them (one rule: local_state.shown)
+    answer["HyperParameters"] = shown(request.get("HyperParameters", {}))
+    if "Environment" in answer:
+        answer["Environment"] = shown(answer["Environment"])
     answer["OutputDataConfig"] = {"KmsKeyId": "", **request["OutputDataConfig"]}
     answer["ModelArtifacts"] = {"S3ModelArtifacts": model_artifacts(request, job.name)}
     answer["StoppingCondition"] = {"MaxRuntimeInSeconds": 86400, **request.get("StoppingCondition", {})}

@@ -71,7 +71,11 @@ class S3Mirror(DirectoryMirror):
     (``checkpoint``) is read first and uploaded last, so the bucket's index
     never names a checkpoint whose files are not there yet.
 
-    Only the chief of a job writes checkpoints, so only the chief mirrors.
+    Only the chief of a job writes checkpoints, so only the chief mirrors: in
+    a parameter-server job its saver is not sharded (see
+    ``sessions.unsharded_default_saver``), so every variable of the model is
+    in the chief's one ``*.data-00000-of-00001`` file, and no parameter server
+    needs the files (hosts share no file system).
     """
 
     def __init__(self, uri: str, local_dir: str, region: str | None = None, interval: float | None = None,

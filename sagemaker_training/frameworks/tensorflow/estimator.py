@@ -270,6 +270,7 @@ def train(env: Environment, environ=None, signals: Signals | None = None) -> dic
     if distributed:
         sessions.poll_for_chief_every(SESSION_POLL_SECONDS)
         sessions.bound_session_close(SESSION_CLOSE_SECONDS)
+        sessions.unsharded_default_saver()  # no shared file system between hosts
         delay = worker_delay(environ)
         if delay is not None:
             config_kwargs["experimental_max_worker_delay_secs"] = delay

@@ -2,8 +2,9 @@
 
 Each function patches one TensorFlow class once per process (the trainer
 child calls them after importing TensorFlow): a non-chief worker's poll for
-the chief's session, the close of distributed sessions, and the Estimator
-API's deprecation warnings.
+the chief's session, the close of distributed sessions, the Estimator's
+default checkpoint saver in a distributed job, and the Estimator API's
+deprecation warnings.
 """
 
 from __future__ import annotations
@@ -76,6 +77,46 @@ def bound_session_close(bound: float) -> None:
 
     base.close = close
     base._sagemaker_bounded_close = True
+
+
+def unsharded_default_saver() -> None:
+    """Make the Estimator's default saver write one checkpoint on the chief.
+
+    The Estimator's default ``Saver`` is sharded: each device that holds
+    variables (every parameter server) saves its own shard, to the chief's
+    checkpoint path *on its own file system*, and the chief then merges the
+    shards. That works only where all hosts share one file system; SageMaker
+    hosts do not, so the chief's ``MergeV2Checkpoints`` finds no shard (and
+    a resumed job's parameter servers would find nothing to restore). Not
+    sharded, the save op runs on the chief: it reads the variables from the
+    parameter servers over gRPC and writes ``*.data-00000-of-00001`` in its
+    checkpoint directory, which the S3 mirror uploads; restoring reads that
+    file on the chief and assigns the variables over gRPC.
+
+    Only the saver the Estimator adds when the model has none changes (same
+    ``keep_checkpoint_*`` settings and relative paths): a saver the user's
+    ``model_fn`` puts in its ``Scaffold`` or in the ``SAVERS`` collection is
+    used as it is.
+    """
+    from tensorflow.python.framework import ops  # noqa: PLC0415
+    from tensorflow.python.training import saver as saver_lib  # noqa: PLC0415
+    from tensorflow_estimator.python.estimator import estimator as estimator_lib  # noqa: PLC0415
+
+    estimator = estimator_lib.Estimator  # TF 1's and TF 2's (EstimatorV2 subclasses it)
+    if getattr(estimator, "_sagemaker_unsharded_saver", False):
+        return
+    original = estimator._train_with_estimator_spec
+
+    def _train_with_estimator_spec(self, estimator_spec, *args, **kwargs):
+        if not (estimator_spec.scaffold.saver or ops.get_collection(ops.GraphKeys.SAVERS)):
+            ops.add_to_collection(ops.GraphKeys.SAVERS, saver_lib.Saver(
+                sharded=False, max_to_keep=self._config.keep_checkpoint_max,
+                keep_checkpoint_every_n_hours=self._config.keep_checkpoint_every_n_hours,
+                defer_build=True, save_relative_paths=True))
+        return original(self, estimator_spec, *args, **kwargs)
+
+    estimator._train_with_estimator_spec = _train_with_estimator_spec
+    estimator._sagemaker_unsharded_saver = True
 
 
 def quiet_deprecations() -> None:
