@@ -33,11 +33,14 @@ import os
 import signal
 import time
 
+from ... import settings as knobs
 from ...environment import Environment
 from ...errors import ClientError, PlatformError, UserError, record, user_code
 from . import checkpoints, sessions, user_module, worker_delay
 
 EXPORTER_NAME = "Servo"
+# RunConfig(tf_random_seed=...) for reproducible legacy runs (unset: TensorFlow picks, as in the 2017 containers).
+RANDOM_SEED_ENV = "SAGEMAKER_TF_RANDOM_SEED"
 # A non-chief worker polls every this many seconds for the chief to have
 # initialized the variables (TensorFlow's default is 30 s).
 SESSION_POLL_SECONDS = 1
@@ -274,6 +277,9 @@ def train(env: Environment, environ=None, signals: Signals | None = None) -> dic
         delay = worker_delay(environ)
         if delay is not None:
             config_kwargs["experimental_max_worker_delay_secs"] = delay
+    seed = knobs.number(RANDOM_SEED_ENV, None, integer=True, environ=environ)
+    if seed is not None:
+        config_kwargs["tf_random_seed"] = seed
     run_config = tf.estimator.RunConfig(model_dir=local_dir, **config_kwargs)
     estimator = build_estimator(tf, kind, module, run_config, env.hyperparameters)
     if os.path.abspath(estimator.model_dir) != os.path.abspath(local_dir):
