@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .hyperparameters import decode_value
 from .local_request import FRAMEWORKS, SCRIPT, fail, join_location, normalize_location
+from .local_state import as_uri
 
 
 def default_job_name(framework: str) -> str:
@@ -111,7 +112,7 @@ def request_from_flags(args, region: str, default_output: str | None) -> tuple[d
             "ChannelName": name,
             "DataSource": {"S3DataSource": {
                 "S3DataType": "S3Prefix",
-                "S3Uri": location if location.startswith("s3://") else f"file://{location}",
+                "S3Uri": as_uri(location),
                 "S3DataDistributionType": "FullyReplicated",
             }},
         })
@@ -124,7 +125,7 @@ def request_from_flags(args, region: str, default_output: str | None) -> tuple[d
         },
         "HyperParameters": encoded,
         "InputDataConfig": channels,
-        "OutputDataConfig": {"S3OutputPath": output if output.startswith("s3://") else f"file://{output}"},
+        "OutputDataConfig": {"S3OutputPath": as_uri(output)},
         "ResourceConfig": {
             "InstanceCount": args.instance_count,
             "InstanceType": args.instance_type,
