@@ -13,7 +13,9 @@ Three kinds of failure reach the user, and the first line of
 A child process (a framework runner, a parameter server) reports its own
 failure by writing a small JSON *error record* to the path in
 ``SAGEMAKER_ERROR_FILE`` (see :func:`record`); the supervisor reads it back
-with :func:`read_error_file` to build the failure reason.
+with :func:`read_error_file` to build the failure reason. A runner of ours
+that has finished the job's work (the model saved) and has only its ending
+left (a kvstore's shutdown barrier) says so with :func:`mark_done`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 import traceback
 
 ERROR_FILE_ENV = "SAGEMAKER_ERROR_FILE"
+DONE_FILE_ENV = "SAGEMAKER_DONE_FILE"
 
 
 HEADLINE_LIMIT = 300  # characters of an exception's message in a failure's first line
@@ -146,6 +149,17 @@ def write_error_file(exc: BaseException, path: str | None = None, function: str 
         os.replace(tmp, path)
     except OSError:
         pass
+
+
+def mark_done() -> None:
+    """Tell the supervisor (``$SAGEMAKER_DONE_FILE``) that this child's work is finished: a stop
+    that comes now only cuts its ending short, and the job has still succeeded."""
+    path = os.environ.get(DONE_FILE_ENV)
+    if path:
+        try:
+            open(path, "w").close()  # noqa: SIM115
+        except OSError:
+            pass
 
 
 def read_error_file(path: str | None) -> dict | None:

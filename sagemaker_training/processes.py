@@ -24,7 +24,8 @@ in a local cluster) as a child described by a :class:`ProcessSpec`, and
   ``on_mains_done(children)`` gets the live :class:`Child` handles of the
   *auxiliary* children (parameter servers, schedulers, watchers) to wait for
   or signal, after which they are stopped; any child failing first fails the
-  job and stops the others;
+  job and stops the others; a stop that comes only then ends the wait and
+  the job still succeeds;
 * adopts and, at the end, ends the orphans its children leave behind
   (:mod:`.orphans`), so that every process the job started ends with it;
 * turns an exit into a :class:`~.failures.ProcessFailure` that reads the
@@ -44,7 +45,7 @@ import time
 
 from . import orphans, settings, streams
 from ._record import Record
-from .errors import ERROR_FILE_ENV, Redactor, read_error_file
+from .errors import DONE_FILE_ENV, ERROR_FILE_ENV, Redactor, read_error_file
 from .failures import ProcessFailure, exception_from_stderr, signal_name  # noqa: F401 - re-exported
 
 GRACE_ENV = "SAGEMAKER_TERMINATION_GRACE_SECONDS"
@@ -79,16 +80,19 @@ class ProcessSpec(Record):
 
 
 class Outcome(Record):
-    """How a supervised run ended. ``stopped_by``: the signal the supervisor itself received."""
+    """How a supervised run ended. ``stopped_by``: the signal the supervisor itself received
+    while training ran; ``late_signal``: one it received only after every main child had exited 0
+    (while ``on_mains_done`` waited for peers): the training had succeeded, so the run did too."""
 
-    _fields = ("exit_codes", "failure", "stopped_by", "timed_out")
+    _fields = ("exit_codes", "failure", "stopped_by", "timed_out", "late_signal")
 
     def __init__(self, exit_codes: dict | None = None, failure: ProcessFailure | None = None,
-                 stopped_by: int | None = None, timed_out: bool = False):
+                 stopped_by: int | None = None, timed_out: bool = False, late_signal: int | None = None):
         self.exit_codes = {} if exit_codes is None else exit_codes
         self.failure = failure
         self.stopped_by = stopped_by
         self.timed_out = timed_out
+        self.late_signal = late_signal
 
     @property
     def ok(self) -> bool:
@@ -116,8 +120,10 @@ class Child:
     def __init__(self, spec: ProcessSpec, error_file: str, redactor: Redactor, out, err, token: str):
         self.spec = spec
         self.error_file = error_file
+        self.done_file = os.path.splitext(error_file)[0] + ".done"  # errors.mark_done()
         env = dict(os.environ if spec.env is None else spec.env)
         env[ERROR_FILE_ENV] = self.error_file
+        env[DONE_FILE_ENV] = self.done_file
         env[orphans.TOKEN_ENV] = orphans.tagged(env.get(orphans.TOKEN_ENV), token)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.popen = subprocess.Popen(
@@ -247,10 +253,17 @@ def grace_seconds(environ=None) -> float:
 class Supervisor:
     """Runs a set of children to an :class:`Outcome`. Use :func:`supervise`.
 
-    ``on_mains_done(children)``, when given, runs once every main child has
-    exited 0 and before the auxiliary children are stopped; ``children`` are
-    the :class:`Child` handles of the auxiliary children still running. It
-    must return within a bounded time.
+    ``on_mains_done(children, stopping=...)``, when given, runs once every
+    main child has exited 0 and before the auxiliary children are stopped;
+    ``children`` are the :class:`Child` handles of the auxiliary children
+    still running, ``stopping()`` says whether a stop has come since (it
+    should then return at once). It must return within a bounded time.
+
+    A SIGTERM or SIGINT that comes only then, or once every main child has
+    said its work is done (``$SAGEMAKER_DONE_FILE``, :func:`.errors.mark_done`)
+    and is only ending, stops the children and leaves the outcome a success,
+    with ``late_signal`` set (the SDK's local mode stops every container once
+    one has ended).
     """
 
     def __init__(self, specs, grace: float, aux_grace: float = 10.0, deadline: float | None = None,
@@ -268,6 +281,8 @@ class Supervisor:
         self._lock = threading.RLock()  # stop() runs from the signal handler too, maybe inside stop()
         self._kill_timer: threading.Timer | None = None
         self._stopping = False
+        self._mains_done = False
+        self._started = False
 
     # -- stopping -----------------------------------------------------------
     def _live(self):
@@ -289,7 +304,22 @@ class Supervisor:
         for child in self._live():
             child.signal_group(signal.SIGKILL)
 
+    def _work_done(self) -> bool:
+        """Whether every main child has exited 0 or said its work is done (errors.mark_done)."""
+        if self._mains_done:
+            return True
+        mains = [c for c in self.children if c.spec.main]
+        return (self._started and bool(mains)
+                and all(c.returncode == 0 or (c.returncode is None and os.path.exists(c.done_file)) for c in mains))
+
     def _on_signal(self, signum, frame):
+        if self.outcome.stopped_by is None and self.outcome.failure is None and self._work_done():
+            if self.outcome.late_signal is None:
+                self.outcome.late_signal = signum
+                print(f"sagemaker_training: received {signal_name(signum)} after the training processes had "
+                      "finished their work; ending the wait for peers", file=self.err, flush=True)
+            self.stop(min(self.grace, self.aux_grace), signum)
+            return
         if self.outcome.stopped_by is None:
             self.outcome.stopped_by = signum
             print(f"sagemaker_training: received {signal_name(signum)}; passing it to the training processes "
@@ -341,6 +371,7 @@ class Supervisor:
                 break
             error_file = os.path.join(error_dir, f"{index}.json")
             self.children.append(Child(spec, error_file, redactor, self.out, self.err, self.orphans.token))
+        self._started = True
 
     def _sweep(self) -> None:
         ended = self.orphans.sweep()
@@ -349,7 +380,6 @@ class Supervisor:
                   f"(pids {', '.join(map(str, sorted(ended)))})", file=self.err, flush=True)
 
     def _wait(self):
-        mains_done = False
         while self._live():
             for child in self._exited(SCAN_SECONDS):
                 code = child.finish(adopt=self.orphans.scan)
@@ -360,10 +390,10 @@ class Supervisor:
                     self.outcome.failure = child.failure()
                     self.stop(min(self.grace, self.aux_grace))
                     continue
-                if not mains_done and not any(c.spec.main for c in self._live()):
-                    mains_done = True
+                if not self._mains_done and not any(c.spec.main for c in self._live()):
+                    self._mains_done = True
                     if self.on_mains_done and self._live():
-                        self.on_mains_done(self._live())
+                        self.on_mains_done(self._live(), stopping=lambda: self._stopping)
                     self.stop(self.aux_grace)
             self.orphans.scan()
 

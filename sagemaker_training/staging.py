@@ -3,7 +3,9 @@
 ``staged_directory(dest)`` yields an empty staging directory; when the block
 completes, the staging directory becomes ``dest`` (the old content goes only
 then); when it raises, ``dest`` is left as it was. A destination that cannot
-be renamed (a mount point) is refused, never emptied: its files are not ours.
+be renamed (a mount point) is refused, never emptied: its files are not ours;
+one that only overlayfs cannot rename (a directory an image's layer made) has
+its content replaced in place.
 Discarding the old content never crosses into another file system or a mount
 point (bind mounts included, read from ``/proc/self/mountinfo``): what is
 mounted below is left where it is, with a warning.
@@ -116,6 +118,15 @@ def _install(staged: str, dest: str, inside: bool) -> None:
         try:
             os.rename(dest, os.path.join(graveyard, "old"))
         except OSError as exc:
+            if exc.errno == errno.EXDEV and os.path.realpath(dest) not in mount_points():
+                # overlayfs (an image's layer) cannot rename a directory of a lower layer, but its
+                # entries can go: the content is replaced in place, once the new content is complete
+                logs.get("staging").info("%s cannot be renamed (a directory of an image layer): replacing "
+                                         "its content in place", dest)
+                _clear_directory(dest)
+                _move_contents(staged, dest)
+                os.rmdir(staged)
+                return
             if exc.errno not in (errno.EBUSY, errno.EXDEV, errno.EACCES, errno.EPERM):
                 raise
             # a mount point, or not ours to rename: its files are someone else's, never emptied

@@ -274,6 +274,52 @@ def test_mxnet_seed_job_on_one_host(images, tmp_path):
         assert json.load(f) == [{"name": "data", "shape": [100, 1, 28, 28]}]
 
 
+def test_code_baked_into_an_image_gives_way_to_the_jobs_submit_directory(images, tmp_path):
+    # A platform team's image may COPY code into /opt/ml/code; a job that names its own submit
+    # directory runs that code instead. overlayfs cannot rename a directory of an image layer
+    # (EXDEV): the code dir's content is replaced in place.
+    context = tmp_path / "context"
+    (context / "code").mkdir(parents=True)
+    (context / "code" / "train.py").write_text('print("the baked-in code ran")\n')
+    (context / "code" / "baked_only.py").write_text("")
+    (context / "Dockerfile").write_text(f"FROM {images['tensorflow']}\nCOPY code/ /opt/ml/code/\n")
+    tag = "sagemaker-training-tests/baked-code:latest"
+    docker("build", "-q", "-t", tag, str(context), timeout=300)
+    try:
+        source = tmp_path / "source"
+        source.mkdir()
+        (source / "train.py").write_text(textwrap.dedent("""
+            import os
+            print("the job's code ran", flush=True)
+            with open(os.path.join(os.environ["SM_MODEL_DIR"], "code.txt"), "w") as f:
+                f.write(" ".join(sorted(os.listdir("/opt/ml/code"))))
+        """))
+        work = prepare(tmp_path, "--framework", "script", "--entry-point", "train.py", "--source-dir", str(source),
+                       "--job-name", "baked-code")
+        base = os.path.join(work, "algo-1")
+        submit = tmp_path / "submit"
+        submit.mkdir()
+        with tarfile.open(submit / "sourcedir.tar.gz", "w:gz") as tar:
+            tar.add(source / "train.py", arcname="train.py")
+        config = os.path.join(base, "input", "config", "hyperparameters.json")
+        with open(config, encoding="utf-8") as f:
+            hyperparameters = json.load(f)
+        hyperparameters["sagemaker_submit_directory"] = json.dumps("file:///mnt/job/sourcedir.tar.gz")
+        with open(config, "w", encoding="utf-8") as f:
+            json.dump(hyperparameters, f)
+        # /opt/ml's parts mounted, as the platform and the SDK's local mode do: /opt/ml/code stays the image's
+        proc = docker("run", "--rm", "--network", "none", "--hostname", "algo-1",
+                      *[f"--volume={base}/{part}:/opt/ml/{part}" for part in ("input", "model", "output")],
+                      "--volume", f"{submit}:/mnt/job:ro", tag, "train", timeout=300, check=False)
+        assert proc.returncode == 0, explain(proc)
+        assert "the job's code ran" in proc.stdout and "baked-in" not in proc.stdout, explain(proc)
+        with open(os.path.join(base, "model", "code.txt"), encoding="utf-8") as f:
+            assert f.read() == "train.py"  # exactly the job's code: nothing of the image's is left
+        assert os.path.exists(os.path.join(base, "output", "success"))
+    finally:
+        docker("rmi", "-f", tag, check=False)
+
+
 # -- two containers on a user-defined network ------------------------------------------
 
 

@@ -385,6 +385,59 @@ def test_auxiliary_children_are_stopped_when_the_mains_succeed(tmp_path):
     assert time.monotonic() - started < 5
 
 
+def test_a_stop_while_waiting_for_peers_ends_the_wait_and_the_run_still_succeeds(tmp_path):
+    # The SDK's local mode stops every container once one has ended: a host whose training has
+    # succeeded and that only waits for its peers then gets SIGTERM. That is not a stopped job.
+    aux = "import time; time.sleep(300)\n"  # this host's parameter server, still needed by peers
+    seen = []
+
+    def on_mains_done(children, stopping):
+        seen.append(stopping())
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        deadline = time.monotonic() + 60  # a peer that never ends: only the stop ends this wait
+        while not stopping() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen.append(stopping())
+
+    err = _Sink()
+    started = time.monotonic()
+    outcome = supervise([ProcessSpec(name="server", argv=_py(aux), main=False),
+                         ProcessSpec(name="worker", argv=_py("pass"))], grace=5, on_mains_done=on_mains_done, err=err)
+    assert seen == [False, True]
+    assert time.monotonic() - started < 10
+    assert outcome.ok, outcome
+    assert (outcome.stopped_by, outcome.late_signal) == (None, signal.SIGTERM)
+    assert outcome.exit_codes == {"worker": 0, "server": -signal.SIGTERM}
+    assert "received SIGTERM after the training processes had finished their work; ending the wait for peers" in "".join(err.parts)
+
+
+def test_a_stop_after_the_main_said_its_work_is_done_leaves_the_run_a_success(tmp_path):
+    # MXNet's legacy runner marks its work done once the model is saved; what follows is the
+    # kvstore's shutdown barrier, which a stop may cut short
+    ready = tmp_path / "ready"
+    worker = ("import time\nfrom sagemaker_training.errors import mark_done\n"
+              f"mark_done(); open({str(ready)!r}, 'w').close(); time.sleep(300)\n")
+    threading.Thread(target=lambda: (wait_for_file(str(ready)), os.kill(os.getpid(), signal.SIGTERM)),
+                     daemon=True).start()
+    err = _Sink()
+    outcome = supervise([ProcessSpec(name="worker", argv=_py(worker))], grace=5, err=err)
+    assert outcome.ok, outcome
+    assert (outcome.stopped_by, outcome.late_signal) == (None, signal.SIGTERM)
+    assert outcome.exit_codes == {"worker": -signal.SIGTERM}
+    assert "received SIGTERM after the training processes had finished their work" in "".join(err.parts)
+
+
+def test_a_stop_before_the_mains_end_still_stops_the_run(tmp_path):
+    ready = tmp_path / "ready"
+    worker = f"import time; open({str(ready)!r}, 'w').close(); time.sleep(300)\n"
+    threading.Thread(target=lambda: (wait_for_file(str(ready)), os.kill(os.getpid(), signal.SIGTERM)),
+                     daemon=True).start()
+    outcome = supervise([ProcessSpec(name="worker", argv=_py(worker))], grace=5,
+                        on_mains_done=lambda children, stopping: None, err=_Sink())
+    assert not outcome.ok
+    assert (outcome.stopped_by, outcome.late_signal) == (signal.SIGTERM, None)
+
+
 def test_first_failure_stops_the_others(tmp_path):
     started = time.monotonic()
     outcome = supervise([
@@ -648,9 +701,9 @@ def test_the_peer_watcher_stands_down_through_its_handle(tmp_path, monkeypatch):
     _, _, watcher = plan.specs
     handed = []
 
-    def on_mains_done(children):
+    def on_mains_done(children, stopping):
         handed.extend(child.name for child in children)
-        plan.on_mains_done(children)
+        plan.on_mains_done(children, stopping=stopping)
         assert os.listdir(scratch) == []  # no marker file: the watcher got a signal through its handle
         other_ps.close()  # the peers end, as they do when the job is over
         time.sleep(1.5)  # a watcher still watching would report the loss within a second

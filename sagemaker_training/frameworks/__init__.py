@@ -24,16 +24,18 @@ FRAMEWORKS = ("tensorflow", "mxnet")
 class Plan(Record):
     """The children of one host, and what to do once the main ones succeed.
 
-    ``on_mains_done(children)`` runs after every main child exited 0 and
-    before the auxiliary children are stopped (a parameter server host waits
-    there for its peers); ``children`` are the supervisor's live handles
-    (:class:`sagemaker_training.processes.Child`) of this plan's auxiliary
-    children, to wait for or signal. It must return within a bounded time.
+    ``on_mains_done(children, stopping=...)`` runs after every main child
+    exited 0 and before the auxiliary children are stopped (a parameter
+    server host waits there for its peers); ``children`` are the
+    supervisor's live handles (:class:`sagemaker_training.processes.Child`)
+    of this plan's auxiliary children, to wait for or signal; ``stopping()``
+    turns true when a stop comes meanwhile (then it should return). It must
+    return within a bounded time.
     """
 
     _fields = ("specs", "on_mains_done", "description")
 
-    def __init__(self, specs: list | None = None, on_mains_done: Callable[[list], None] | None = None,
+    def __init__(self, specs: list | None = None, on_mains_done: Callable[..., None] | None = None,
                  description: str = ""):
         self.specs = [] if specs is None else specs
         self.on_mains_done = on_mains_done

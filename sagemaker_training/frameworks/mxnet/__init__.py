@@ -83,15 +83,16 @@ def kvstore_specs(job) -> list:
     ]
 
 
-def wait_for_kvstore_nodes(timeout: float, children=(), poll: float = 0.05) -> None:
+def wait_for_kvstore_nodes(timeout: float, children=(), poll: float = 0.05, stopping=lambda: False) -> None:
     """Until this host's kvstore nodes have ended by themselves, or ``timeout``.
 
     Runs in the supervisor as ``Plan.on_mains_done``: ``children`` are its
     handles of the plan's live auxiliary children, the scheduler and server
-    of :func:`kvstore_specs`; they are looked at, never reaped.
+    of :func:`kvstore_specs`; they are looked at, never reaped. After a stop
+    (``stopping()``) the supervisor has signalled them, so they end soon.
     """
     running = wait_ended(children, timeout, poll)
-    if running:
+    if running and not stopping():
         logging.getLogger("sagemaker_training").info(
             "%s still running %gs after this host's worker ended (did the code use a dist kvstore?); stopping them",
             ", ".join(child.name for child in running), timeout)

@@ -148,8 +148,10 @@ def main() -> None:
         model = train(**kwargs)
     if model is None:
         log.info("train() returned None: nothing to save")
+        errors.mark_done()
         return
     save(module, model, env)
+    errors.mark_done()  # what is left is the kvstore's shutdown barrier
     # Free the model now, while the interpreter is whole: a Module's dist kvstore
     # leaves the ps-lite job (the shutdown barrier every host waits on) when freed.
     del model, train

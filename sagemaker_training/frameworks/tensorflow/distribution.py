@@ -93,15 +93,16 @@ def parameter_server_plan(job, trainer: Callable[[dict, str], ProcessSpec], desc
     poll = peers.seconds(peers.POLL_ENV, environ)
     peers.seconds(peers.START_ENV, environ)  # read by the watcher child: a bad value fails the host now
 
-    def on_mains_done(children=()) -> None:
-        """``children``: the supervisor's handles of this plan's live auxiliary children."""
+    def on_mains_done(children=(), stopping=lambda: False) -> None:
+        """``children``: the supervisor's handles of this plan's live auxiliary children;
+        ``stopping()``: whether a stop has come (the waits then end)."""
         for child in children:
             if child.spec is watch_spec:
                 child.signal_group(signal.SIGTERM)
         if masters:
-            peers.wait_closed(masters, master_wait, poll=poll, log=log)
-        if workers:
-            peers.wait_closed(workers, peer_wait, poll=poll, log=log)
+            peers.wait_closed(masters, master_wait, poll=poll, log=log, stopping=stopping)
+        if workers and not stopping():
+            peers.wait_closed(workers, peer_wait, poll=poll, log=log, stopping=stopping)
 
     return Plan(specs=[ps_spec, trainer_spec, watch_spec], on_mains_done=on_mains_done,
                 description=f"{description}: {mine} of {len(hosts)} hosts with parameter servers")

@@ -35,7 +35,7 @@ import time
 
 from ... import settings as knobs
 from ...environment import Environment
-from ...errors import ClientError, PlatformError, UserError, record, user_code
+from ...errors import ClientError, PlatformError, UserError, mark_done, record, user_code
 from . import checkpoints, sessions, user_module, worker_delay
 
 EXPORTER_NAME = "Servo"
@@ -324,7 +324,9 @@ def train(env: Environment, environ=None, signals: Signals | None = None) -> dic
     elapsed = time.monotonic() - started
     log.info("train_and_evaluate took %.3fs (%.3fs of CPU)", elapsed, time.process_time() - cpu_started)
 
-    exported = sorted(_exports(export_base) - before)
+    # only the chief exports (a model dir shared by all hosts, as the SDK's local mode mounts it, shows
+    # a worker the chief's export too)
+    exported = sorted(_exports(export_base) - before) if chief else []
     if signals.received is not None:
         log.info("stopped by %s after the checkpoint of the last step", signal.Signals(signals.received).name)
     elif chief and serving_input_fn is not None and not exported:
@@ -372,6 +374,8 @@ def main() -> None:
     signals.install()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     summary = train(Environment(), signals=signals)
+    if not summary["stopped_by"]:
+        mark_done()
     _exit_now(128 + summary["stopped_by"] if summary["stopped_by"] else 0)
 
 

@@ -110,15 +110,17 @@ def is_open(endpoint: Endpoint, timeout: float = 1.0) -> bool:
 
 
 def wait_closed(targets, bound: float, poll: float = 0.5, log=None, sleep=time.sleep,
-                clock=time.monotonic) -> list:
+                clock=time.monotonic, stopping=lambda: False) -> list:
     """Wait until nothing listens on any of ``targets`` any more, at most
-    ``bound`` seconds; return the endpoints still open."""
+    ``bound`` seconds, or until ``stopping()``; return the endpoints still open."""
     deadline = clock() + bound
     remaining = list(targets)
     announced = False
     while True:
         remaining = [e for e in remaining if is_open(e)]
-        if not remaining or clock() >= deadline:
+        if not remaining or stopping():
+            return remaining
+        if clock() >= deadline:
             break
         if log and not announced:
             log.info("waiting up to %gs for %s to finish", bound, ", ".join(e.describe() for e in remaining))
