@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from helpers import read_failure, run_train, succeeded, write_base_dir
+from helpers import read_failure, run_train, write_base_dir
 from sagemaker_training import entry_point
 
 RAN = """

@@ -30,7 +30,8 @@ import os
 import sys
 
 from ... import distributed, entry_point, settings
-from ...processes import ProcessSpec, wait_ended
+from ...child import wait_ended
+from ...processes import ProcessSpec
 from .. import Plan
 from ..script import script_spec
 

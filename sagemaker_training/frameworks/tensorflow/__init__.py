@@ -33,7 +33,6 @@ import logging
 import sys
 
 from ... import entry_point, settings
-from ...errors import ClientError
 from ...hyperparameters import as_bool
 from ...processes import ProcessSpec
 from .. import Plan

@@ -1,0 +1,173 @@
+"""One started child process: the handle the supervisor (:mod:`.processes`) waits on.
+
+A :class:`Child` starts its :class:`~.processes.ProcessSpec` through the exec
+wrapper (:mod:`._exec`, which sets the parent-death signal) in a session of
+its own, streams its stdout and stderr (:mod:`.streams`), keeps its pidfd to
+be waited on, signals its process group, and turns its exit into a
+:class:`~.failures.ProcessFailure`. Each child gets two paths in its
+environment: ``SAGEMAKER_ERROR_FILE`` for its error record and
+``SAGEMAKER_DONE_FILE`` for :func:`.errors.mark_done`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from . import orphans, streams
+from .errors import DONE_FILE_ENV, ERROR_FILE_ENV, Redactor, read_error_file
+from .failures import ProcessFailure
+
+if TYPE_CHECKING:
+    from .processes import ProcessSpec
+
+STDERR_TAIL_LINES = streams.TAIL_LINES
+EXEC_WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_exec.py")
+
+
+def launcher() -> list:
+    """What goes before a child's argv: the exec wrapper that sets its parent-death signal."""
+    return [sys.executable, "-I", "-S", EXEC_WRAPPER, str(os.getpid())]
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfds (Linux < 5.3): Child.exited() is polled instead
+        return None
+
+
+class Child:
+    """A started child: the handle the supervisor waits on, and what
+    ``on_mains_done`` receives for each live auxiliary child."""
+
+    def __init__(self, spec: ProcessSpec, error_file: str, redactor: Redactor, out, err, token: str):
+        self.spec = spec
+        self.error_file = error_file
+        self.done_file = os.path.splitext(error_file)[0] + ".done"  # errors.mark_done()
+        env = dict(os.environ if spec.env is None else spec.env)
+        env[ERROR_FILE_ENV] = self.error_file
+        env[DONE_FILE_ENV] = self.done_file
+        env[orphans.TOKEN_ENV] = orphans.tagged(env.get(orphans.TOKEN_ENV), token)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self.popen = subprocess.Popen(
+            [*launcher(), *spec.argv],
+            env=env,
+            cwd=spec.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self.pid = self.popen.pid
+        self.pidfd = _pidfd(self.pid)
+        self.tail = streams.Tail(STDERR_TAIL_LINES)
+        prefix = f"[{spec.label}] " if spec.label else ""
+        self.threads = [streams.start(self.popen.stdout, out, prefix, redactor),
+                        streams.start(self.popen.stderr, err, prefix, redactor, self.tail)]
+        self.returncode = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def exited(self) -> bool:
+        """Whether the child has ended (it is not reaped here: the supervisor does that)."""
+        if self.returncode is not None:
+            return True
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
+
+    def signal_group(self, signum: int) -> None:
+        """``signum`` to the child's process group (the child and what it started there)."""
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def reap(self) -> int:
+        """Wait for the child itself (only it: ``waitpid`` on its pid) and keep its exit code."""
+        self.returncode = self.popen.wait()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        return self.returncode
+
+    def finish(self, adopt=None) -> int:
+        """Reap the child, end what it left behind in its group, drain its output.
+
+        ``adopt()`` runs between the two: what the child left is re-parented to
+        the supervisor by then, and still alive to be recognised as ours.
+        """
+        self.reap()
+        if adopt is not None:
+            adopt()
+        self.signal_group(signal.SIGKILL)
+        # A daemonised grandchild may hold the pipes open forever: wait for the
+        # rest of the output at most 2 s in all, not 2 s per pipe.
+        deadline = time.monotonic() + 2
+        for thread in self.threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        return self.returncode
+
+    def failure(self) -> ProcessFailure:
+        code = self.returncode
+        failure_text = None
+        if self.spec.failure_file:
+            try:
+                with open(self.spec.failure_file, encoding="utf-8", errors="replace") as f:
+                    failure_text = f.read(streams.PIECE_CHARS)
+            except OSError:
+                pass
+        return ProcessFailure(
+            name=self.spec.name,
+            pid=self.pid,
+            exitcode=code if code is not None and code >= 0 else None,
+            signum=-code if code is not None and code < 0 else None,
+            record=read_error_file(self.error_file),
+            stderr_tail=self.tail.lines(),
+            user_code=self.spec.user_code,
+            failure_text=failure_text,
+        )
+
+
+def wait_ended(children, timeout: float, poll: float = 0.05) -> list:
+    """Wait until every one of ``children`` (:class:`Child` handles) has ended by
+    itself, at most ``timeout`` seconds; return those still running. Nothing is
+    reaped: the supervisor does that."""
+    deadline = time.monotonic() + timeout
+    running = [c for c in children if not c.exited()]
+    while running and time.monotonic() < deadline:
+        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        running = [c for c in running if not c.exited()]
+    return running
+
+
+def make_error_dir() -> str:
+    """A private directory for the children's error records: ``tempfile.mkdtemp``
+    without importing tempfile (and random, hashlib ...) on every start."""
+    path = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"sagemaker-errors-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.mkdir(path, 0o700)
+        return path
+    except OSError:
+        import tempfile  # noqa: PLC0415
+
+        return tempfile.mkdtemp(prefix="sagemaker-errors-")
+
+
+def remove_error_dir(path: str) -> None:
+    try:
+        for name in os.listdir(path):
+            os.remove(os.path.join(path, name))
+        os.rmdir(path)
+    except OSError:
+        import shutil  # noqa: PLC0415
+
+        shutil.rmtree(path, ignore_errors=True)
