@@ -124,6 +124,17 @@ def _report_and_exit(base_dir: str):
     return on_stuck
 
 
+def make_plan(runner, job):
+    """This host's plan: MPI's (one place for every framework, after the runner's script-mode
+    changes, ``prepare_script_mode``, where it has them) or the runner's own."""
+    if not mpi.enabled(job.env):
+        return runner.plan(job)
+    prepare = getattr(runner, "prepare_script_mode", None)
+    if prepare is not None:
+        prepare(job)
+    return mpi.plan(job)
+
+
 def _run(environ, guard: StopGuard) -> int:
     started = time.monotonic()
     log = logs.configure()
@@ -139,7 +150,7 @@ def _run(environ, guard: StopGuard) -> int:
         runner = frameworks.load(environ.get("SAGEMAKER_FRAMEWORK"))
         job = prepare(env, log, guard)
         guard.phase = "starting the training processes"
-        plan = mpi.plan(job) if mpi.enabled(env) else runner.plan(job)  # MPI: one place, every framework
+        plan = make_plan(runner, job)
         log.info("starting %s on %s", plan.description or "training", env.current_host)
         outcome = supervise(plan.specs, grace=grace, on_mains_done=plan.on_mains_done)
         guard.disarm()

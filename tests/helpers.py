@@ -25,6 +25,22 @@ TRAIN_ARGV = [TRAIN] if os.path.exists(TRAIN) else [sys.executable, "-m", "sagem
 _JOB_VARIABLE_PREFIXES = ("SM_", "SAGEMAKER_", "AWS_", "TF_CONFIG", "DMLC_")
 
 
+# A user's script that saves a checkpoint when SIGTERM comes (StopTrainingJob, `docker stop`), after
+# it has said it is running (model/ready).
+SIGTERM_SCRIPT = """
+    import os, signal, sys, time
+    def on_term(signum, frame):
+        print(f"user handler: signal {signum}, saving a checkpoint", flush=True)
+        with open(os.path.join(os.environ["SM_MODEL_DIR"], "checkpoint"), "w") as f:
+            f.write(f"saved on signal {signum}")
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, on_term)
+    open(os.path.join(os.environ["SM_MODEL_DIR"], "ready"), "w").close()
+    while True:
+        time.sleep(0.1)
+"""
+
+
 def sdk_encode(hyperparameters: dict) -> dict:
     """Hyperparameters as the SageMaker Python SDK writes them: every value JSON-encoded."""
     return {name: json.dumps(value) for name, value in hyperparameters.items()}

@@ -31,6 +31,7 @@ import time
 
 import pytest
 
+from helpers import SIGTERM_SCRIPT
 from local_jobs import ROOT, explain, run_local
 from mxnet_jobs import mnist_channels
 from test_mxnet_distributed import MNIST_WORKER  # the seed's mnist, recording its kvstore
@@ -419,20 +420,6 @@ def test_a_killed_container_fails_the_other_naming_the_host(images, tmp_path):
     print(f"killed container: algo-1 ended {elapsed:.1f}s after algo-2 was killed: {head}")
     assert head.startswith("PlatformError: peer watch on algo-1: ps 1 on algo-2 ("), head
     assert "went away while the master on algo-1 was still running" in head
-
-
-SIGTERM_SCRIPT = """
-    import os, signal, sys, time
-    def on_term(signum, frame):
-        print(f"user handler: signal {signum}, saving a checkpoint", flush=True)
-        with open(os.path.join(os.environ["SM_MODEL_DIR"], "checkpoint"), "w") as f:
-            f.write(f"saved on signal {signum}")
-        sys.exit(0)
-    signal.signal(signal.SIGTERM, on_term)
-    open(os.path.join(os.environ["SM_MODEL_DIR"], "ready"), "w").close()
-    while True:
-        time.sleep(0.1)
-"""
 
 
 def test_docker_stop_reaches_the_users_sigterm_handler(images, tmp_path):

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from helpers import (kill_quietly, pid_alive, read_failure, run_train, start_train, succeeded, wait_for_file,
-                     write_base_dir)
+from helpers import (SIGTERM_SCRIPT, kill_quietly, pid_alive, read_failure, run_train, start_train, succeeded,
+                     wait_for_file, write_base_dir)
 from sagemaker_training.processes import ProcessSpec, exception_from_stderr, supervise
 
 
@@ -94,17 +94,7 @@ def test_killed_by_a_signal(tmp_path, signum, code, says):
 
 
 def test_sigterm_reaches_the_user_handler(tmp_path):
-    base = _job(tmp_path, """
-        import os, signal, sys, time
-        def on_term(signum, frame):
-            with open(os.path.join(os.environ["SM_MODEL_DIR"], "checkpoint"), "w") as f:
-                f.write(f"saved on signal {signum}")
-            sys.exit(0)
-        signal.signal(signal.SIGTERM, on_term)
-        open(os.path.join(os.environ["SM_MODEL_DIR"], "ready"), "w").close()
-        while True:
-            time.sleep(0.1)
-    """)
+    base = _job(tmp_path, SIGTERM_SCRIPT)
     proc = start_train(base)
     try:
         wait_for_file(os.path.join(base, "model", "ready"), proc=proc)

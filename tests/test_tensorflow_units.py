@@ -153,6 +153,25 @@ def test_script_mode_tuning_job_model_dir(tmp_path):
     assert tf_runner.tuning_model_dir({"model_dir": "s3://b/p"}, "j") is None
 
 
+def test_script_mode_tuning_job_model_dir_under_mpi(tmp_path):
+    import shutil
+
+    from sagemaker_training import mpi
+    from sagemaker_training.job import make_plan
+
+    hps = {"model_dir": "s3://bucket/prefix/model", "sagemaker_job_name": "tune-002", "sagemaker_mpi_enabled": True}
+    base = write_base_dir(tmp_path, {**sdk_encode(hps), "_tuning_objective_metric": "loss"}, program="train.py",
+                          code={"train.py": SCRIPT})
+    job = Job(env=Environment(base, {}), addresses={})
+    try:
+        [launcher] = make_plan(tf_runner, job).specs
+    finally:
+        shutil.rmtree(mpi.state_dir(job.env.current_host, {"SAGEMAKER_BASE_DIR": job.env.base_dir}), True)
+    assert launcher.name == "mpirun"
+    # mpirun's command line ends with the script's: the rewritten model_dir is what every rank gets
+    assert launcher.argv[launcher.argv.index("--model_dir") + 1] == "s3://bucket/prefix/model/tune-002/model"
+
+
 def test_mpi_is_no_longer_refused_it_is_planned_in_one_place(tmp_path):
     import shutil
 

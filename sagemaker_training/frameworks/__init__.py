@@ -43,7 +43,9 @@ class Plan(Record):
 
 
 def load(name: str | None):
-    """The runner module for ``name`` (None or "" → plain script mode)."""
+    """The runner module for ``name`` (None or "" → plain script mode): its ``plan(job)``, and
+    optionally ``prepare_script_mode(job)``, what it changes in a script-mode job that another
+    plan (MPI's) runs."""
     if not name:
         return importlib.import_module(".script", __name__)
     key = name.strip().lower()

@@ -72,15 +72,22 @@ def tuning_model_dir(hyperparameters: dict, job_name: str | None) -> str | None:
     return f"{model_dir.rstrip('/')}/{job_name}/model"
 
 
+def prepare_script_mode(job) -> None:
+    """What script mode changes in the job before any plan, MPI's included: a tuning job's
+    ``model_dir`` (:func:`tuning_model_dir`)."""
+    env = job.env
+    rewritten = tuning_model_dir(env.hyperparameters, env.job_name)
+    if rewritten:
+        log.info("tuning job: the script's model_dir becomes %s", rewritten)
+        env.hyperparameters["model_dir"] = rewritten
+
+
 def _script_plan(job) -> Plan:
     from . import distribution  # noqa: PLC0415 - submodules that run as children stay unimported here
 
     env = job.env
     program = env.user_entry_point
-    rewritten = tuning_model_dir(env.hyperparameters, env.job_name)
-    if rewritten:
-        log.info("tuning job: the script's model_dir becomes %s", rewritten)
-        env.hyperparameters["model_dir"] = rewritten
+    prepare_script_mode(job)
     if as_bool(env.setting("sagemaker_parameter_server_enabled")) and len(env.hosts) > 1:
         def script(extra_env, name):
             return script_spec(job, extra_env, name=name)
@@ -127,4 +134,4 @@ def plan(job) -> Plan:
     return _script_plan(job)
 
 
-__all__ = ["plan", "trainer_spec", "tuning_model_dir", "ESTIMATOR_MODULE"]
+__all__ = ["plan", "prepare_script_mode", "trainer_spec", "tuning_model_dir", "ESTIMATOR_MODULE"]
