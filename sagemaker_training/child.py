@@ -16,14 +16,10 @@ import signal
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from . import orphans, streams
 from .errors import DONE_FILE_ENV, ERROR_FILE_ENV, Redactor, read_error_file
 from .failures import ProcessFailure
-
-if TYPE_CHECKING:
-    from .processes import ProcessSpec
 
 STDERR_TAIL_LINES = streams.TAIL_LINES
 EXEC_WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_exec.py")
@@ -45,7 +41,8 @@ class Child:
     """A started child: the handle the supervisor waits on, and what
     ``on_mains_done`` receives for each live auxiliary child."""
 
-    def __init__(self, spec: ProcessSpec, error_file: str, redactor: Redactor, out, err, token: str):
+    def __init__(self, spec: "ProcessSpec",  # noqa: F821 - processes.py's; not imported (a cycle)
+                 error_file: str, redactor: Redactor, out, err, token: str):
         self.spec = spec
         self.error_file = error_file
         self.done_file = os.path.splitext(error_file)[0] + ".done"  # errors.mark_done()

@@ -286,3 +286,19 @@ def test_horovod_example_with_tensorflow(tmp_path):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_the_rank_that_raised_is_reported_before_the_ranks_mpi_ended_for_it(tmp_path):
+    # Under load, a rank that Open MPI aborts because a peer died (exit 14, no traceback) can
+    # leave its record a moment before the rank whose exception caused it.
+    from sagemaker_training.mpi.rank import read_records
+
+    records = {
+        "rank-2.json": {"rank": 2, "failed": True, "exit_code": 14, "exception": None, "time": 100.0},
+        "rank-0.json": {"rank": 0, "failed": True, "exit_code": 1, "exception": "ValueError: rank 0 was told to fail",
+                        "time": 100.2},
+        "rank-1.json": {"rank": 1, "failed": True, "exit_code": 14, "exception": None, "time": 99.9},
+    }
+    for name, record in records.items():
+        (tmp_path / name).write_text(json.dumps(record))
+    assert [r["rank"] for r in read_records(str(tmp_path))] == [0, 1, 2]

@@ -27,7 +27,7 @@ import time
 from .. import mpi
 from ..environment import Environment
 from ..failures import exception_from_stderr
-from .rank import MARKER, exit_status, failure_text, start_forwarding
+from .rank import MARKER, cause_first, exit_status, failure_text, start_forwarding
 from .worker import write_verdict
 
 TAIL_LINES = 40
@@ -108,7 +108,7 @@ def run_mpirun(command: list) -> tuple[int, list, list]:
     code = child.wait()
     # An agent mpirun started may outlive it and hold the pipe: the rest of the output gets a bounded time.
     reader.join(timeout=OUTPUT_DRAIN_SECONDS)
-    return code, sorted(failed, key=lambda r: r.get("time") or 0), list(tail)
+    return code, sorted(failed, key=cause_first), list(tail)
 
 
 def mpirun_failure(code: int, tail: list) -> str:

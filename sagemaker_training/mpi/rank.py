@@ -129,8 +129,15 @@ def exit_status(record: dict) -> int:
     return 128 - code if code < 0 else code
 
 
+def cause_first(record: dict) -> tuple:
+    """The order in which failed ranks are reported: those whose code raised an exception first
+    (the others are mostly ranks that MPI ended because a peer had died: Open MPI's abort, exit
+    code 14, no traceback, and not always later by the clock), then the oldest."""
+    return (not record.get("exception"), record.get("time") or 0)
+
+
 def read_records(state: str) -> list[dict]:
-    """Every rank record in ``state``, oldest first."""
+    """Every rank record in ``state``, the likeliest cause first (:func:`cause_first`)."""
     found = []
     try:
         names = sorted(os.listdir(state))
@@ -143,7 +150,7 @@ def read_records(state: str) -> list[dict]:
                     found.append(json.load(f))
             except (OSError, ValueError):
                 pass
-    return sorted((r for r in found if isinstance(r, dict)), key=lambda r: r.get("time") or 0)
+    return sorted((r for r in found if isinstance(r, dict)), key=cause_first)
 
 
 def record_path(state: str, rank: int | None) -> str:
@@ -183,12 +190,13 @@ def main(argv: list) -> int:
         del tail[:-TAIL_LINES]
     code = child.wait()
     failed = code != 0 and not stopped
+    exception = None
     if code < 0:
         message = f"was killed by {signal_name(-code)}"
     else:
         exception = exception_from_stderr(tail)
         message = f"exited with code {code}" + (f": {exception}" if exception else "")
-    result = {"host": host, "rank": rank, "exit_code": code, "failed": failed,
+    result = {"host": host, "rank": rank, "exit_code": code, "failed": failed, "exception": exception,
               "message": message, "tail": tail, "time": time.time()}
     if failed:
         sys.stderr.write(MARKER + json.dumps(result) + "\n")
