@@ -81,6 +81,19 @@ class Child:
         except ChildProcessError:
             return True
 
+    def peek_code(self) -> int | None:
+        """The exit code (``-signal`` when a signal ended it) of a child that has ended, reaped
+        or not; None while it runs. Nothing is reaped here."""
+        if self.returncode is not None:
+            return self.returncode
+        try:
+            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return None
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
     def signal_group(self, signum: int) -> None:
         """``signum`` to the child's process group (the child and what it started there)."""
         try:
@@ -134,13 +147,13 @@ class Child:
         )
 
 
-def wait_ended(children, timeout: float, poll: float = 0.05) -> list:
+def wait_ended(children, timeout: float, poll: float = 0.05, stopping=lambda: False) -> list:
     """Wait until every one of ``children`` (:class:`Child` handles) has ended by
-    itself, at most ``timeout`` seconds; return those still running. Nothing is
-    reaped: the supervisor does that."""
+    itself, at most ``timeout`` seconds or until ``stopping()``; return those
+    still running. Nothing is reaped: the supervisor does that."""
     deadline = time.monotonic() + timeout
     running = [c for c in children if not c.exited()]
-    while running and time.monotonic() < deadline:
+    while running and time.monotonic() < deadline and not stopping():
         time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
         running = [c for c in running if not c.exited()]
     return running

@@ -159,26 +159,44 @@ class Supervisor:
             child.signal_group(signal.SIGKILL)
 
     def _work_done(self) -> bool:
-        """Whether every main child has exited 0 or said its work is done (errors.mark_done)."""
+        """Whether every main child has exited 0 (reaped or not), or runs on having said its
+        work is done (errors.mark_done)."""
         if self._mains_done:
             return True
         mains = [c for c in self.children if c.spec.main]
-        return (self._started and bool(mains)
-                and all(c.returncode == 0 or (c.returncode is None and os.path.exists(c.done_file)) for c in mains))
+        if not (self._started and mains):
+            return False
+        for child in mains:
+            code = child.peek_code()
+            if code != 0 and not (code is None and os.path.exists(child.done_file)):
+                return False
+        return True
+
+    def _say(self, text: str) -> None:
+        try:  # from the signal handler: the main thread may be inside a write to the same stream
+            print(text, file=self.err, flush=True)
+        except (RuntimeError, OSError, ValueError):
+            pass
 
     def _on_signal(self, signum, frame):
         if self.outcome.stopped_by is None and self.outcome.failure is None and self._work_done():
-            if self.outcome.late_signal is None:
+            # what is left is ending (a shutdown barrier) and waiting for peers: cut short, at the
+            # auxiliary children's grace
+            first = self.outcome.late_signal is None
+            if first:
                 self.outcome.late_signal = signum
-                print(f"sagemaker_training: received {signal_name(signum)} after the training processes had "
-                      "finished their work; ending the wait for peers", file=self.err, flush=True)
             self.stop(min(self.grace, self.aux_grace), signum)
+            if first:
+                self._say(f"sagemaker_training: received {signal_name(signum)} after the training processes had "
+                          "finished their work; ending the wait for peers")
             return
-        if self.outcome.stopped_by is None:
+        first = self.outcome.stopped_by is None
+        if first:
             self.outcome.stopped_by = signum
-            print(f"sagemaker_training: received {signal_name(signum)}; passing it to the training processes "
-                  f"and waiting up to {self.grace:g}s before SIGKILL", file=self.err, flush=True)
         self.stop(self.grace, signum)
+        if first:
+            self._say(f"sagemaker_training: received {signal_name(signum)}; passing it to the training processes "
+                      f"and waiting up to {self.grace:g}s before SIGKILL")
 
     def _on_deadline(self):
         if self._live() and not self._stopping:

@@ -74,6 +74,12 @@ def _discard(path: str) -> None:
                                     mount)
 
 
+def _holds_a_mount(path: str) -> bool:
+    """Whether ``path`` is a mount point or has one anywhere below it."""
+    real = os.path.realpath(path)
+    return any(mount == real or mount.startswith(real + os.sep) for mount in mount_points())
+
+
 def _staging_parent(dest: str) -> tuple[str, bool]:
     """Where the staging directory goes: beside ``dest`` when its parent is
     writable (the usual case), else inside ``dest`` itself."""
@@ -118,12 +124,16 @@ def _install(staged: str, dest: str, inside: bool) -> None:
         try:
             os.rename(dest, os.path.join(graveyard, "old"))
         except OSError as exc:
-            if exc.errno == errno.EXDEV and os.path.realpath(dest) not in mount_points():
+            if exc.errno == errno.EXDEV and not _holds_a_mount(dest):
                 # overlayfs (an image's layer) cannot rename a directory of a lower layer, but its
                 # entries can go: the content is replaced in place, once the new content is complete
                 logs.get("staging").info("%s cannot be renamed (a directory of an image layer): replacing "
                                          "its content in place", dest)
                 _clear_directory(dest)
+                left = os.listdir(dest)
+                if left:  # never mix the new content into what could not be removed
+                    raise ClientError(f"{dest} could not be emptied ({', '.join(sorted(left)[:5])} left): "
+                                      "give another destination.") from None
                 _move_contents(staged, dest)
                 os.rmdir(staged)
                 return

@@ -19,7 +19,9 @@ The matrix: the seed's TensorFlow iris estimator (legacy mode) and the seed's MX
 
 The current SDK v2 (``image_uri=``) runs a TensorFlow 2.15 script-mode job the same way. Its config
 file opts out of telemetry; every SDK driver here runs with an HTTP(S) proxy that only records, so a
-request to anywhere but this machine fails the test.
+request the SDK (or anything in its process that honours the proxy variables) makes to anywhere but
+this machine fails the test. The containers run on Docker's networks and reach only this machine's
+moto; the images are present, so Docker pulls nothing.
 """
 
 from __future__ import annotations
@@ -259,8 +261,9 @@ def test_sdk_1_local_mode_runs_the_seed_jobs(images, sdk, bridge_s3, bridge_addr
 
     hosts = _hosts(output, r"starting (?:legacy TensorFlow|MXNet legacy train\(\)): .* on algo-")
     assert len(hosts) == count, output[-4000:]
-    # every host's output/ in one output.tar.gz: each host succeeded. docker-compose stops the other
-    # containers once one has ended; a host that had only its peers to wait for still reports success
+    # every host's output/ copied into one output.tar.gz: no host wrote a failure (docker-compose stops
+    # the other containers once one has ended; a host that had finished its work still reports success;
+    # that each host ran to its end is what the role lines above show)
     assert reports == ["success"], reports
     if job == "tensorflow":
         # one SavedModel, the master's; checkpoints where the SDK said

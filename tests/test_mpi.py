@@ -284,10 +284,6 @@ def test_horovod_example_with_tensorflow(tmp_path):
     assert os.listdir(os.path.join(cluster.base_dir("algo-2"), "model")) == []
 
 
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-q"]))
-
-
 def test_the_rank_that_raised_is_reported_before_the_ranks_mpi_ended_for_it(tmp_path):
     # Under load, a rank that Open MPI aborts because a peer died (exit 14, no traceback) can
     # leave its record a moment before the rank whose exception caused it.
@@ -298,7 +294,14 @@ def test_the_rank_that_raised_is_reported_before_the_ranks_mpi_ended_for_it(tmp_
         "rank-0.json": {"rank": 0, "failed": True, "exit_code": 1, "exception": "ValueError: rank 0 was told to fail",
                         "time": 100.2},
         "rank-1.json": {"rank": 1, "failed": True, "exit_code": 14, "exception": None, "time": 99.9},
+        "rank-3.json": {"rank": 3, "failed": True, "exit_code": -11, "exception": None, "time": 100.1},  # SIGSEGV
+        "rank-4.json": {"rank": 4, "failed": True, "exit_code": -9, "exception": None, "time": 99.8},  # ended by MPI
     }
     for name, record in records.items():
         (tmp_path / name).write_text(json.dumps(record))
-    assert [r["rank"] for r in read_records(str(tmp_path))] == [0, 1, 2]
+    # the ranks that raised or crashed first (oldest first), then the ones MPI ended
+    assert [r["rank"] for r in read_records(str(tmp_path))] == [3, 0, 4, 1, 2]
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))

@@ -417,6 +417,24 @@ def test_a_stop_after_the_main_said_its_work_is_done_leaves_the_run_a_success(tm
     assert "received SIGTERM after the training processes had finished their work" in "".join(err.parts)
 
 
+def test_a_stop_when_only_some_mains_said_they_are_done_still_stops_the_run(tmp_path):
+    done, busy = tmp_path / "done", tmp_path / "busy"
+    finished = ("import time\nfrom sagemaker_training.errors import mark_done\n"
+                f"mark_done(); open({str(done)!r}, 'w').close(); time.sleep(300)\n")
+    training = f"import time; open({str(busy)!r}, 'w').close(); time.sleep(300)\n"
+
+    def stop_when_both_run():
+        wait_for_file(str(done))
+        wait_for_file(str(busy))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_when_both_run, daemon=True).start()
+    outcome = supervise([ProcessSpec(name="saved", argv=_py(finished)), ProcessSpec(name="training", argv=_py(training))],
+                        grace=5, err=_Sink())
+    assert not outcome.ok
+    assert (outcome.stopped_by, outcome.late_signal) == (signal.SIGTERM, None)
+
+
 def test_a_stop_before_the_mains_end_still_stops_the_run(tmp_path):
     ready = tmp_path / "ready"
     worker = f"import time; open({str(ready)!r}, 'w').close(); time.sleep(300)\n"

@@ -129,11 +129,17 @@ def exit_status(record: dict) -> int:
     return 128 - code if code < 0 else code
 
 
+CRASH_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGFPE, signal.SIGILL)
+
+
 def cause_first(record: dict) -> tuple:
-    """The order in which failed ranks are reported: those whose code raised an exception first
-    (the others are mostly ranks that MPI ended because a peer had died: Open MPI's abort, exit
-    code 14, no traceback, and not always later by the clock), then the oldest."""
-    return (not record.get("exception"), record.get("time") or 0)
+    """The order in which failed ranks are reported: those whose code raised an exception or
+    crashed (a fatal signal of its own) first, then the others, which are mostly ranks MPI ended
+    because a peer had died (Open MPI's abort: exit code 14, no traceback, and not always later
+    by the clock; or SIGKILL/SIGTERM); within each, the oldest first."""
+    code = record.get("exit_code")
+    own = bool(record.get("exception")) or (isinstance(code, int) and -code in CRASH_SIGNALS)
+    return (not own, record.get("time") or 0)
 
 
 def read_records(state: str) -> list[dict]:

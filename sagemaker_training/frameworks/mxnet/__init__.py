@@ -89,10 +89,10 @@ def wait_for_kvstore_nodes(timeout: float, children=(), poll: float = 0.05, stop
 
     Runs in the supervisor as ``Plan.on_mains_done``: ``children`` are its
     handles of the plan's live auxiliary children, the scheduler and server
-    of :func:`kvstore_specs`; they are looked at, never reaped. After a stop
-    (``stopping()``) the supervisor has signalled them, so they end soon.
+    of :func:`kvstore_specs`; they are looked at, never reaped. A stop
+    (``stopping()``) ends the wait: the supervisor has signalled them.
     """
-    running = wait_ended(children, timeout, poll)
+    running = wait_ended(children, timeout, poll, stopping=stopping)
     if running and not stopping():
         logging.getLogger("sagemaker_training").info(
             "%s still running %gs after this host's worker ended (did the code use a dist kvstore?); stopping them",
