@@ -37,6 +37,34 @@ SDKS = {  # name -> pip requirements
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# A TensorFlow 2.15 script-mode job as users write it today (Keras on a rows.csv channel), for the
+# SDK v2 tests (serve and the SDK's own local mode): it says its TF_CONFIG task when it has one, the
+# model_dir it was given and its TensorFlow, then each epoch's loss; the SavedModel goes to 1/.
+TF_KERAS_SCRIPT = """
+    import argparse, json, os
+    import numpy as np
+    import tensorflow as tf
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--model_dir")
+    args, _ = parser.parse_known_args()
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task")
+    if task:
+        print(f"task {task['type']} {task['index']} on {os.environ['SM_CURRENT_HOST']}", flush=True)
+    print(f"model_dir {args.model_dir}; tensorflow {tf.__version__}", flush=True)
+    rows = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAINING"], "rows.csv"), delimiter=",", dtype="float32")
+    x, y = rows[:, :4], rows[:, 4]
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1, activation="sigmoid", input_shape=(4,))])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    for epoch in range(args.epochs):
+        loss = model.fit(x, y, epochs=1, verbose=0).history["loss"][0]
+        print(f"epoch {epoch} loss={loss:.4f}", flush=True)
+    model.save(os.path.join(os.environ["SM_MODEL_DIR"], "1"))
+"""
+# its data: 40 rows of 4 features and a 0/1 label
+ROWS_CSV = "\n".join(f"{i % 3 * .3:.1f},{i % 5 * .2:.1f},{i % 7 * .1:.1f},{i % 2 * .5:.1f},{i % 2}" for i in range(40))
+
 def clean_environ() -> dict:
     """This process's environment without anything that points AWS clients elsewhere."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_", "SM_", "TF_CONFIG"))}

@@ -37,7 +37,7 @@ import textwrap
 import pytest
 
 from mxnet_jobs import mnist_channels
-from serve_helpers import ROLE, clean_environ, sdk_python
+from serve_helpers import ROLE, ROWS_CSV, TF_KERAS_SCRIPT, clean_environ, sdk_python
 from test_docker import IRIS, MNIST, build_images, docker
 
 pytestmark = pytest.mark.docker
@@ -208,10 +208,11 @@ def _members(data: bytes) -> list[str]:
 
 
 def _hosts(output: str, pattern: str) -> list[str]:
-    """The hosts (algo-N-<suffix>, as SDK 1.72.1 names them) whose lines in docker-compose's log
-    (``algo-1-abcde_1  | ...``, colored) match ``pattern``."""
+    """The hosts (algo-N-<suffix>, as the SDK names them) whose lines in docker-compose's log match
+    ``pattern``: ``algo-1-abcde_1  | ...`` (SDK 1.72.1) or ``<prefix>-algo-1-abcde | ...`` (SDK v2), colored."""
     plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
-    return sorted(set(re.findall(r"^(algo-\d+-[a-z0-9]+)(?:_\d+)?\s+\|.*" + pattern, plain, re.MULTILINE)))
+    return sorted(set(re.findall(r"^(?:[a-z0-9]+-)?(algo-\d+-[a-z0-9]+)(?:_\d+)?\s+\|.*" + pattern, plain,
+                                 re.MULTILINE)))
 
 
 @pytest.mark.parametrize("job,count,local_code", MATRIX,
@@ -319,27 +320,6 @@ V2_DRIVER = """
                                   "hyperparameters": estimator.hyperparameters()}))
 """
 
-# TensorFlow 2.15 script mode, as a user writes it today
-V2_SCRIPT = """
-    import argparse, os
-    import numpy as np
-    import tensorflow as tf
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--model_dir")
-    args, _ = parser.parse_known_args()
-    print(f"model_dir {args.model_dir}; tensorflow {tf.__version__}", flush=True)
-    rows = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAINING"], "rows.csv"), delimiter=",", dtype="float32")
-    x, y = rows[:, :4], rows[:, 4]
-    model = tf.keras.Sequential([tf.keras.layers.Dense(1, activation="sigmoid", input_shape=(4,))])
-    model.compile(optimizer="sgd", loss="binary_crossentropy")
-    for epoch in range(args.epochs):
-        loss = model.fit(x, y, epochs=1, verbose=0).history["loss"][0]
-        print(f"epoch {epoch} loss={loss:.4f}", flush=True)
-    model.save(os.path.join(os.environ["SM_MODEL_DIR"], "1"))
-"""
-
 # ~/.config/sagemaker/config.yaml (the SDK defaults): no telemetry request after fit()
 V2_DEFAULTS = "SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n"
 # ~/.sagemaker/config.yaml (local mode): the code mounted, not uploaded
@@ -360,9 +340,8 @@ def test_sdk_2_local_mode_runs_a_tensorflow_2_15_script_mode_job(images, sdk_v2,
     source, data, out = tmp_path / "source", tmp_path / "data", tmp_path / "artifacts"
     for folder in (source, data, out):
         folder.mkdir()
-    (source / "train.py").write_text(textwrap.dedent(V2_SCRIPT))
-    (data / "rows.csv").write_text("\n".join(f"{i % 3 * .3:.1f},{i % 5 * .2:.1f},{i % 7 * .1:.1f},{i % 2 * .5:.1f},"
-                                             f"{i % 2}" for i in range(40)))
+    (source / "train.py").write_text(textwrap.dedent(TF_KERAS_SCRIPT))
+    (data / "rows.csv").write_text(ROWS_CSV)
     result = run_sdk(sdk_v2, tmp_path, V2_DRIVER, {
         "image": images["tensorflow"], "source_dir": str(source), "training": f"file://{data}",
         "output_path": f"file://{out}"}, outbound, environ={"HOME": str(home), "SAGEMAKER_SUPPRESS_V2_WARNING": "1"})
@@ -371,10 +350,9 @@ def test_sdk_2_local_mode_runs_a_tensorflow_2_15_script_mode_job(images, sdk_v2,
     hyperparameters = {k: json.loads(v) for k, v in result["hyperparameters"].items()}
     assert hyperparameters["sagemaker_submit_directory"] == f"file://{source}"
     assert hyperparameters["model_dir"] == "/opt/ml/shared/model"
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
-    assert re.search(r"^\S*algo-1-\w+\s+\|.*model_dir /opt/ml/shared/model; tensorflow 2\.15\.1$", plain, re.MULTILINE), \
-        output[-4000:]
-    assert re.search(r"^\S*algo-1-\w+\s+\|.*epoch 2 loss=\d", plain, re.MULTILINE), output[-4000:]
+    [host] = _hosts(output, r"model_dir /opt/ml/shared/model; tensorflow 2\.15\.1$")
+    assert host.startswith("algo-1-"), output[-4000:]
+    assert _hosts(output, r"epoch 2 loss=\d") == [host], output[-4000:]
     assert result["model_data"] == f"file://{out}/model.tar.gz"
     with open(out / "model.tar.gz", "rb") as f:
         members = _members(f.read())

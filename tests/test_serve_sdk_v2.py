@@ -15,31 +15,10 @@ import textwrap
 
 import pytest
 
-from serve_helpers import REPO, ROLE, Server, run_client, sdk_fixture
+from serve_helpers import REPO, ROLE, ROWS_CSV, TF_KERAS_SCRIPT, Server, run_client, sdk_fixture
 
 BUCKET = "sdk-v2-tests"
 CLIENT = os.path.join(REPO, "tests", "serve_clients", "v2_fit.py")
-
-TENSORFLOW = """
-    import argparse, json, os
-    import numpy as np
-    import tensorflow as tf
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--model_dir")
-    args, _ = parser.parse_known_args()
-    task = json.loads(os.environ["TF_CONFIG"])["task"]
-    print(f"task {task['type']} {task['index']} on {os.environ['SM_CURRENT_HOST']}", flush=True)
-    rows = np.loadtxt(os.path.join(os.environ["SM_CHANNEL_TRAINING"], "rows.csv"), delimiter=",", dtype="float32")
-    x, y = rows[:, :4], rows[:, 4]
-    model = tf.keras.Sequential([tf.keras.layers.Dense(1, activation="sigmoid", input_shape=(4,))])
-    model.compile(optimizer="sgd", loss="binary_crossentropy")
-    for epoch in range(args.epochs):
-        loss = model.fit(x, y, epochs=1, verbose=0).history["loss"][0]
-        print(f"epoch {epoch} loss={loss:.4f}", flush=True)
-    model.save(os.path.join(os.environ["SM_MODEL_DIR"], "1"))
-"""
 
 MXNET = """
     import argparse, os
@@ -74,8 +53,7 @@ python = sdk_fixture("sdk-v2")
 def server(tmp_path_factory):
     state = tmp_path_factory.mktemp("serve-v2") / "state"
     server = Server(str(state), "--region", "us-west-2", "--bucket", BUCKET, "--max-running", "2").start()
-    rows = "\n".join(f"{i % 3 * .3:.1f},{i % 5 * .2:.1f},{i % 7 * .1:.1f},{i % 2 * .5:.1f},{i % 2}" for i in range(40))
-    server.client("s3").put_object(Bucket=BUCKET, Key="data/rows.csv", Body=rows.encode())
+    server.client("s3").put_object(Bucket=BUCKET, Key="data/rows.csv", Body=ROWS_CSV.encode())
     yield server
     server.stop()
 
@@ -100,7 +78,7 @@ def _members(server, uri: str) -> list[str]:
 
 
 def test_tensorflow_script_mode_on_two_instances_with_a_parameter_server(python, server, tmp_path):
-    output, values = _fit(python, server, tmp_path, "tensorflow", TENSORFLOW, 2)
+    output, values = _fit(python, server, tmp_path, "tensorflow", TF_KERAS_SCRIPT, 2)
     assert "task master 0 on algo-1" in output and "task worker 0 on algo-2" in output  # both hosts' logs
     assert "Completed - Training job completed" in output
     metrics = json.loads(values["METRICS"])
