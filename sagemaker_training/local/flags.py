@@ -5,7 +5,7 @@
 becomes the CreateTrainingJob body the SDK would send (every hyperparameter
 JSON-encoded, the toolkit's ``sagemaker_*`` ones added, the code to be packed
 into ``<code location>/<job>/source/sourcedir.tar.gz``), which then goes
-through local_request.validate like any request.
+through request.validate like any request.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The S3 client and its errors: how storage.py reaches S3 and what a failure means.
+"""The S3 client and its errors: how transfer.py reaches S3 and what a failure means.
 
-Only storage.py uses this module (it is the one layer that talks to S3). One
+Only transfer.py uses this module (it is the one layer that talks to S3). One
 parser reads S3 URIs (:func:`parse_s3_uri`) and one translation turns boto3's
 errors into ours (:class:`s3_errors`). boto3 is imported only inside the
 functions that build or use a client, so a job whose code is already local
