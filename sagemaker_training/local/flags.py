@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from .. import params
 from ..core.hyperparameters import decode_value
-from .request import FRAMEWORKS, SCRIPT, fail, join_location, normalize_location
+from ..storage.uri import join as join_location
+from .request import FRAMEWORKS, SCRIPT, fail, normalize_location
 from .state import as_uri
 
 
