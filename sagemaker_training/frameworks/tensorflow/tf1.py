@@ -301,7 +301,7 @@ def resolve(name: str):
     raise _import_error(name)
 
 
-def _tf1_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - __import__'s signature
+def tf1_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - __import__'s signature
     if level or not (name == "tensorflow" or name.startswith("tensorflow.")):
         return builtins.__import__(name, globals, locals, fromlist, level)
     target = resolve(name)
@@ -320,7 +320,7 @@ def _tf1_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa:
 
 def module_builtins() -> dict:
     """``__builtins__`` of a module of TensorFlow 1.x code."""
-    return {**builtins.__dict__, "__import__": _tf1_import}
+    return {**builtins.__dict__, "__import__": tf1_import}
 
 
 class _TF1Loader(importlib.machinery.SourceFileLoader):
