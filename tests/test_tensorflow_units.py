@@ -257,16 +257,23 @@ def test_user_errors_are_tagged_with_the_function():
     assert info.value.sagemaker_user_function == "train_input_fn"
 
 
-def test_missing_training_channel_says_which_channels_exist(tmp_path):
+def test_missing_training_channel_gives_none_and_a_missing_dir_is_refused(tmp_path, caplog):
     (tmp_path / "train").mkdir()
     arguments = user_module.InputArguments({"train": str(tmp_path / "train"), "test": str(tmp_path / "test")}, {})
+    with caplog.at_level("WARNING", logger="sagemaker_training.tensorflow"):
+        call = arguments.bind(lambda training_dir, hyperparameters: training_dir, "train_input_fn")
+        assert call() is None
+        assert arguments.bind(lambda dir: dir, "eval_input_fn")() is None
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "train_input_fn asks for training_dir but the job has no 'training' channel: it gets None" in warnings[0]
+    assert f"train ({tmp_path / 'train'})" in warnings[0] and "test (" not in warnings[0]
+    # A 'training' channel whose directory is missing is still refused, before training.
+    broken = user_module.InputArguments({"training": str(tmp_path / "gone")}, {})
     with pytest.raises(ClientError) as info:
-        arguments.bind(lambda training_dir, hyperparameters: None, "train_input_fn")
-    message = info.value.message
-    assert "train_input_fn asks for training_dir but the job has no 'training' channel" in message
-    assert f"train ({tmp_path / 'train'})" in message and "test (" not in message
-    # A function that does not ask for it does not need it.
-    arguments.bind(lambda hyperparameters: None, "eval_input_fn")
+        broken.bind(lambda training_dir: None, "train_input_fn")
+    assert f"train_input_fn asks for training_dir but the job has no directory {tmp_path / 'gone'}" in \
+        info.value.message
 
 
 # --------------------------------------------------------------------------
