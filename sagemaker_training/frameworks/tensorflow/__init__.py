@@ -29,7 +29,7 @@ session machinery), :mod:`.parameter_server` (ps child),
 
 from __future__ import annotations
 
-from ... import settings
+from ...core import settings
 
 # The supervisor's plan code lives in .runner; this package's __init__ stays light because every
 # TensorFlow child (``python -m sagemaker_training.frameworks.tensorflow.<child>``) imports it.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 
-from ... import settings
+from ...core import settings
 
 API_ENV = "SAGEMAKER_TF_API"
 CHOICES = ("1", "2", "auto")
