@@ -18,9 +18,15 @@ between
   worker) is set. Like the SageMaker TensorFlow toolkit, a tuning job's
   ``model_dir`` hyperparameter (an S3 location) gets ``/<job name>/model``
   appended so that the jobs of one tuning run do not overwrite each other.
+  A script that is TensorFlow 1.x code (:mod:`.api`: ``SAGEMAKER_TF_API``,
+  local mode's image tag, or ``auto`` on its syntax tree) runs through the
+  child :mod:`.tf1_script`, under the TF 1.x namespace in graph mode.
 
-Modules: :mod:`.user_module` (the legacy interface, argument aliases),
-:mod:`.tf1` and :mod:`.contrib` (the TensorFlow 1.x namespace),
+Modules: :mod:`.runner` (the plans), :mod:`.user_module` (the legacy
+interface, argument aliases), :mod:`.api` and :mod:`.tf1_names` (TF 1.x or 2
+for script mode), :mod:`.tf1_script` and ``tf1_site/sitecustomize.py`` (TF
+1.x script mode's child and its subprocess hook), :mod:`.tf1`, :mod:`.contrib`
+and :mod:`.contrib_eager` (the TensorFlow 1.x namespace),
 :mod:`.estimator` (trainer child; :mod:`.sessions`, its patches of TensorFlow's
 session machinery), :mod:`.parameter_server` (ps child),
 :mod:`.peers` (peer watcher child and bounded waits), :mod:`.checkpoints`
