@@ -5,7 +5,7 @@ model_fn with tf.train.AdamOptimizer and a LoggingTensorHook under tf.app.flags/
 model saved with tf.contrib.saved_model.save_keras_model in graph and in eager mode, a
 tf.Session/tf.placeholder loop whose helper module and Python subprocess use TF 1.x too) train with
 real TensorFlow on the iris data, chosen by ``auto``, by ``SAGEMAKER_TF_API`` and by local mode's
-TrainingImage tag (1 host and 2 hosts); a TF 2 script stays TF 2 (eager) under ``auto``.
+TrainingImage tag (1 host, and 2 hosts with parameter servers); a TF 2 script stays TF 2 (eager) under ``auto``.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def test_a_bad_knob_fails_before_anything_runs(tmp_path):
 
 
 def _local_job(tmp_path, name: str, image: str, program: str, code: dict, hosts: int = 1, hyperparameters=None,
-               environment=None):
+               environment=None, env=None):
     code_dir = tmp_path / f"code-{name}"
     code_dir.mkdir()
     for file_name, source in code.items():
@@ -199,7 +199,7 @@ def _local_job(tmp_path, name: str, image: str, program: str, code: dict, hosts:
                                     "sagemaker_region": "us-west-2", "sagemaker_job_name": name,
                                     **(hyperparameters or {})})
     proc, description = run_local(["--request", write_request(tmp_path, body, f"{name}.json"), "--work-dir",
-                                   str(work)], timeout=180)
+                                   str(work)], env=env, timeout=180)
     return proc, description, work
 
 
@@ -221,18 +221,24 @@ def test_local_mode_request_environment_overrides_the_tag(tmp_path):
     assert _json(work / "algo-1" / "model" / "probe.json")["eager"] is True
 
 
-def test_tf1_script_on_two_hosts_through_local_mode(tmp_path):
-    with open(_script("session_loop.py"), encoding="utf-8") as f:
+def test_tf1_parameter_server_job_on_two_hosts_through_local_mode(tmp_path):
+    with open(_script("iris_ps.py"), encoding="utf-8") as f:
         script = f.read()
-    with open(_script("linear_helpers.py"), encoding="utf-8") as f:
-        helpers = f.read()
-    proc, description, work = _local_job(tmp_path, "two-hosts", TF1_SCRIPTMODE_IMAGE, "session_loop.py",
-                                         {"session_loop.py": script, "linear_helpers.py": helpers}, hosts=2,
-                                         hyperparameters={"steps": 100})
+    checkpoints = tmp_path / "checkpoints"  # one directory both hosts see, as S3 was
+    proc, description, work = _local_job(tmp_path, "two-hosts", TF1_SCRIPTMODE_IMAGE, "iris_ps.py",
+                                         {"iris_ps.py": script}, hosts=2,
+                                         hyperparameters={"train_steps": 30, "model_dir": str(checkpoints),
+                                                          "sagemaker_parameter_server_enabled": True},
+                                         env={"SAGEMAKER_TF_PEER_POLL_SECONDS": "0.2"})  # quick peer polling
     assert proc.returncode == 0, explain(proc)
     assert description["TrainingJobStatus"] == "Completed"
+    tasks = {}
     for host in ("algo-1", "algo-2"):
         result = _json(work / host / "output" / "data" / "result.json")
-        assert result["eager"] is False and abs(result["w"] - 3) < 0.2, (host, result)
-        assert _json(work / host / "output" / "data" / "child.json")["eager"] is False
-    assert proc.stderr.count("TensorFlow 1.x API for session_loop.py: SAGEMAKER_TF_API=1") == 2
+        assert result["eager"] is False, (host, result)
+        tasks[host] = result["task"]["type"]
+    assert tasks == {"algo-1": "master", "algo-2": "worker"}
+    assert proc.stderr.count("TensorFlow 1.x API for iris_ps.py: SAGEMAKER_TF_API=1") == 2
+    (version,) = os.listdir(work / "algo-1" / "model")
+    assert os.path.isfile(work / "algo-1" / "model" / version / "saved_model.pb")
+    assert "model.ckpt-30.index" in os.listdir(checkpoints)

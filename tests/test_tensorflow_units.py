@@ -475,3 +475,28 @@ def test_a_worker_host_keeps_its_parameter_server_for_every_other_trainer(tmp_pa
     plan.on_mains_done([])
     assert 0.75 < time.monotonic() - started < 3
     assert "done_marker" not in json.loads(plan.specs[2].argv[-1])  # nothing on disk signals the watcher
+
+
+def test_the_tensorflow_children_import_nothing_of_the_supervisor():
+    """The trainer child and TF 1.x script mode's launcher (run as ``-m``, so the package __init__s load
+    too) import neither the supervision layer nor the runner's plan modules."""
+    import subprocess
+    import sys
+
+    code = ("import json, sys\n"
+            "import sagemaker_training.frameworks.tensorflow.estimator\n"
+            "import sagemaker_training.frameworks.tensorflow.tf1_script\n"
+            "print(json.dumps({'tensorflow': 'tensorflow' in sys.modules,\n"
+            "                  'ours': sorted(m for m in sys.modules if m.startswith('sagemaker_training'))}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    seen = json.loads(out.stdout)
+    loaded = seen["ours"]
+    assert "sagemaker_training.frameworks.tensorflow.estimator" in loaded
+    supervisor = [m for m in loaded if m.startswith(("sagemaker_training.supervision", "sagemaker_training.mpi",
+                                                     "sagemaker_training.local", "sagemaker_training.serve"))
+                  or m in ("sagemaker_training.train", "sagemaker_training.frameworks.script",
+                           "sagemaker_training.frameworks.tensorflow.runner",
+                           "sagemaker_training.frameworks.tensorflow.distribution",
+                           "sagemaker_training.frameworks.tensorflow.api")]
+    assert supervisor == []
+    assert seen["tensorflow"] is False  # imported when the child's work starts, not by its imports
