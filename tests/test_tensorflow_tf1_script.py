@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -181,6 +183,25 @@ def test_a_bad_knob_fails_before_anything_runs(tmp_path):
         "ClientError: environment variable SAGEMAKER_TF_API='v1' is not valid: it must be one of 1, 2, auto; "
         "fix or unset it.")
     assert not os.path.exists(os.path.join(job.base_dir("algo-1"), "model", "probe.json"))
+
+
+def test_the_subprocess_hook_acts_only_when_the_knob_is_1_and_runs_the_images_sitecustomize(tmp_path):
+    from sagemaker_training.frameworks.tensorflow import tf1_script
+
+    image_site = tmp_path / "image-site"
+    image_site.mkdir()
+    (image_site / "sitecustomize.py").write_text("import os\nos.environ['IMAGE_SITE_RAN'] = 'yes'\n")
+    code = ("import builtins, json, os\n"
+            "print(json.dumps({'hooked': builtins.__import__.__qualname__ != '__import__',\n"
+            "                  'image_site': os.environ.get('IMAGE_SITE_RAN')}))\n")
+    seen = {}
+    for api in ("1", "2"):
+        env = {**os.environ, "SAGEMAKER_TF_API": api, tf1_script.CODE_DIR_ENV: str(tmp_path),
+               "PYTHONPATH": os.pathsep.join([tf1_script.SITE_DIR, str(image_site), os.environ.get("PYTHONPATH", "")])}
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        seen[api] = json.loads(out.stdout)
+    assert seen == {"1": {"hooked": True, "image_site": "yes"}, "2": {"hooked": False, "image_site": "yes"}}
 
 
 # -- local mode: the TrainingImage's tag -------------------------------------------------------
