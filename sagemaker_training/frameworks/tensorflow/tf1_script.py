@@ -40,7 +40,9 @@ def prepare():
     root = tf1.namespace()
     if not _READY:
         tensorflow = importlib.import_module("tensorflow")  # the real one, whatever __import__ is
-        tensorflow.compat.v1.disable_v2_behavior()
+        deprecation = importlib.import_module("tensorflow.python.util.deprecation")
+        with deprecation.silence():  # our call, not the user's: no "non-resource variables" notice in every job
+            tensorflow.compat.v1.disable_v2_behavior()
         _READY.append(True)
     return root
 
