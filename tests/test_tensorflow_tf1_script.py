@@ -175,6 +175,25 @@ def test_the_knob_overrides_auto_both_ways(tmp_path):
     assert "has no attribute 'app'" in read_failure(tf2)
 
 
+def test_an_s3_model_dir_is_trained_locally_mirrored_and_resumed(tmp_path, s3, s3_bucket):
+    """The SDK passes ``--model_dir s3://...``; TensorFlow 2.15 has no S3 file system, so the script gets the
+    local checkpoint dir and S3 is kept in step with it; a second job resumes from S3."""
+    bucket = s3_bucket("tf1-model-dir")
+    model_dir = f"s3://{bucket}/job/model"
+    steps = []
+    for run in ("first", "second"):
+        job = tf_job(str(tmp_path / run), "iris_estimator.py", files=[_script("iris_estimator.py")],
+                     channels={"training": IRIS_DATA}, hyperparameters={"model_dir": model_dir, "train_steps": 20})
+        result, log = _run(job, tmp_path, run)
+        assert result.ok, result.failure_reason
+        base = job.base_dir("algo-1")
+        assert f"the script's model_dir {model_dir} is the local {os.path.join(base, 'checkpoints')}" in log
+        steps.append(_output(job, "result.json")["global_step"])
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="job/model/").get("Contents", [])]
+        assert "job/model/checkpoint" in keys and f"job/model/model.ckpt-{steps[-1]}.index" in keys, keys
+    assert steps == [20, 40]  # the second job restored the first one's checkpoint from S3
+
+
 def test_a_bad_knob_fails_before_anything_runs(tmp_path):
     job = tf_job(str(tmp_path), "probe.py", sources={"probe.py": PROBE}, env={"SAGEMAKER_TF_API": "v1"})
     result, _ = _run(job, tmp_path, "bad")
@@ -242,13 +261,13 @@ def test_local_mode_request_environment_overrides_the_tag(tmp_path):
     assert _json(work / "algo-1" / "model" / "probe.json")["eager"] is True
 
 
-def test_tf1_parameter_server_job_on_two_hosts_through_local_mode(tmp_path):
+def test_tf1_parameter_server_job_on_two_hosts_through_local_mode(tmp_path, s3, s3_bucket):
     with open(_script("iris_ps.py"), encoding="utf-8") as f:
         script = f.read()
-    checkpoints = tmp_path / "checkpoints"  # one directory both hosts see, as S3 was
+    bucket = s3_bucket("tf1-ps")
     proc, description, work = _local_job(tmp_path, "two-hosts", TF1_SCRIPTMODE_IMAGE, "iris_ps.py",
                                          {"iris_ps.py": script}, hosts=2,
-                                         hyperparameters={"train_steps": 30, "model_dir": str(checkpoints),
+                                         hyperparameters={"train_steps": 30, "model_dir": f"s3://{bucket}/ps/model",
                                                           "sagemaker_parameter_server_enabled": True},
                                          env={"SAGEMAKER_TF_PEER_POLL_SECONDS": "0.2"})  # quick peer polling
     assert proc.returncode == 0, explain(proc)
@@ -262,4 +281,7 @@ def test_tf1_parameter_server_job_on_two_hosts_through_local_mode(tmp_path):
     assert proc.stderr.count("TensorFlow 1.x API for iris_ps.py: SAGEMAKER_TF_API=1") == 2
     (version,) = os.listdir(work / "algo-1" / "model")
     assert os.path.isfile(work / "algo-1" / "model" / version / "saved_model.pb")
-    assert "model.ckpt-30.index" in os.listdir(checkpoints)
+    # the S3 model_dir: the master's whole checkpoints (no parameter server shard left on another host)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="ps/model/").get("Contents", [])]
+    assert {"ps/model/checkpoint", "ps/model/model.ckpt-30.index",
+            "ps/model/model.ckpt-30.data-00000-of-00001"} <= set(keys), keys

@@ -13,6 +13,7 @@ import sys
 from ... import params
 from ...core.hyperparameters import as_bool
 from ...host import entry_point
+from ...storage.uri import is_s3
 from ...supervision.processes import ProcessSpec
 from .. import Plan
 from ..script import script_spec
@@ -62,6 +63,25 @@ def prepare_script_mode(job) -> None:
         env.hyperparameters["model_dir"] = rewritten
 
 
+def tf1_model_dir(job) -> dict:
+    """TF 1.x script mode with an S3 ``model_dir`` hyperparameter (the SDK's default): TensorFlow 1.x
+    wrote there through its own S3 file system, which TensorFlow 2.15 lacks. The script gets the local
+    checkpoint dir instead, and the launcher (:mod:`.tf1_script`) mirrors it to the S3 location as
+    legacy ``checkpoint_path`` is (restored first, synced while it trains, synced at the end, by the
+    chief). Returns the launcher's environment for it (empty when ``model_dir`` is not on S3)."""
+    import json  # noqa: PLC0415
+
+    env = job.env
+    model_dir = env.hyperparameters.get("model_dir")
+    if not (isinstance(model_dir, str) and is_s3(model_dir)):
+        return {}
+    env.hyperparameters["model_dir"] = env.checkpoint_dir
+    log.info("TensorFlow 1.x script mode: the script's model_dir %s is the local %s, mirrored to %s",
+             model_dir, env.checkpoint_dir, model_dir)
+    return {tf1_script.MODEL_DIR_ENV: json.dumps({"s3": model_dir, "local": env.checkpoint_dir,
+                                                  "region": env.region})}
+
+
 def tf1_script_spec(job, extra_env: dict | None = None, name: str | None = None) -> ProcessSpec:
     """The user's script run as TensorFlow 1.x code (:mod:`.tf1_script`): a Python entry point
     through the launcher, anything else (a shell script, a module) as it is; in both cases its
@@ -93,7 +113,12 @@ def _script_plan(job) -> Plan:
     program = env.user_entry_point
     prepare_script_mode(job)
     tf1 = choose_api(job) == "1"
-    make_spec = tf1_script_spec if tf1 else script_spec
+    make_spec = script_spec
+    if tf1:
+        model_dir_env = tf1_model_dir(job)
+
+        def make_spec(job, extra_env=None, name=None):
+            return tf1_script_spec(job, {**model_dir_env, **(extra_env or {})}, name=name)
     mode = "TensorFlow 1.x script mode" if tf1 else "script mode"
     if as_bool(env.setting("sagemaker_parameter_server_enabled")) and len(env.hosts) > 1:
         def script(extra_env, name):
