@@ -37,7 +37,6 @@ EAGER_NAMES = {
     "function": "function",
     "py_func": "py_function",
     "list_devices": "config.list_logical_devices",
-    "get_optimizer_variables": None,  # not in 2.15 (optimizers own their variables); stays a TF1AttributeError
 }
 
 
@@ -109,7 +108,7 @@ def nodes(tf, node, bound) -> dict:
             value = getattr(value, part)
         return value
 
-    eager_extras = {name: walk(path) for name, path in EAGER_NAMES.items() if path is not None}
+    eager_extras = {name: walk(path) for name, path in EAGER_NAMES.items()}
     eager_extras.update({
         "Saver": lambda var_list: EagerSaver(tf, var_list),
         "num_gpus": bound(num_gpus),

@@ -31,8 +31,10 @@ TensorFlow 1.x nor 2.15 (a misspelling: the nearest name there is, if any,
 is suggested). A helper module of the code directory that is Python 2 fails
 with the Python 2 advice of :func:`~sagemaker_training.host.entry_point.python2_error`.
 
-Only the legacy trainer child imports this module; TensorFlow is imported
-when the user's code first imports it.
+Only the legacy trainer child and TF 1.x script mode's child
+(:mod:`.tf1_script`, which also gives it to the script's Python processes)
+import this module; TensorFlow is imported when the user's code first imports
+it.
 """
 
 from __future__ import annotations
