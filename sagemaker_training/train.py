@@ -25,7 +25,7 @@ from .core._record import Record
 from .environment import Environment, base_dir_from
 from .errors import ClientError, Redactor, ToolkitError, TrainingError
 from .supervision.processes import grace_seconds, supervise
-from .supervision.report import FAILURE_LIMIT, outcome_report, write_report  # noqa: F401 - FAILURE_LIMIT: tests read it here
+from .supervision.report import FAILURE_LIMIT, empty_model_dir_warning, outcome_report, write_report  # noqa: F401 - FAILURE_LIMIT: tests read it here
 from .supervision.stopping import StopGuard, Stopped
 
 
@@ -159,6 +159,9 @@ def _run(environ, guard: StopGuard) -> int:
         if outcome.ok:
             write_report(output_dir, None)
             log.info("training succeeded in %.1fs", time.monotonic() - started)
+            empty = empty_model_dir_warning(env.model_dir) if env.is_master else None
+            if empty:  # the master's: other hosts of a distributed job often leave theirs empty
+                log.warning(empty)
             return 0
         reason, code = outcome_report(outcome)
         echo = False  # the stderr tail in the reason was streamed as it came

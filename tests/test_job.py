@@ -350,3 +350,21 @@ def test_a_bad_grace_period_is_refused_before_anything_runs(tmp_path):
         "ClientError: environment variable SAGEMAKER_TERMINATION_GRACE_SECONDS='abc' is not valid: it must be a "
         "number >= 0; fix or unset it.")
     assert not os.path.exists(os.path.join(base, "code", "ran"))
+
+
+def test_a_job_that_saves_no_model_succeeds_with_a_warning_naming_the_model_dir(tmp_path):
+    # A script that writes to a hard-coded /opt/ml/model misses SM_MODEL_DIR when the base dir is elsewhere.
+    code = {"train.py": "import os\nprint('trained; the model went nowhere')\n"}
+    base = write_base_dir(tmp_path, {}, program="train.py", code=code)
+    result = run_train(base)
+    assert result.returncode == 0, result.stderr
+    model_dir = os.path.join(base, "model")
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line and "model dir" in line]
+    assert len(warnings) == 1, result.stderr
+    assert f"the job succeeded but its model dir {model_dir} is empty" in warnings[0]
+    assert f"save models to the directory SM_MODEL_DIR names ({model_dir})" in warnings[0]
+    # a job that saves its model gets no such line
+    saved = write_base_dir(tmp_path / "saved", {"epochs": "1"}, program="train.py", code=SOURCES, channels=CHANNELS)
+    result = run_train(saved)
+    _assert_trained(saved, result, epochs=1)
+    assert "model dir" not in result.stderr

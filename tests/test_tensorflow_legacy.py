@@ -230,15 +230,35 @@ def test_missing_functions_and_channels_fail_before_training(tmp_path):
     assert first.startswith("UserError: m.py: missing eval_input_fn: m.py defines model_fn, so it must also "
                             "define eval_input_fn(training_dir, hyperparameters)"), first
 
-    source = NO_TF_AT_IMPORT + "\n    def eval_input_fn(params):\n        pass\n"
-    wrong_channel = tf_job(str(tmp_path / "b"), "m.py", sources={"m.py": source},
-                           channels={"train": IRIS_DATA, "test": IRIS_DATA})
-    result = wrong_channel.run(max_run=60)
+
+
+NO_TRAINING_CHANNEL = """
+    def model_fn(features, labels, mode, params):
+        raise AssertionError("not reached")
+
+    def train_input_fn(training_dir, hyperparameters):
+        raise ValueError(f"train_input_fn got training_dir={training_dir!r}")
+
+    def eval_input_fn(dir, params):
+        raise AssertionError("not reached")
+"""
+
+
+def test_no_training_channel_gives_training_dir_none_with_a_warning(tmp_path):
+    # As the legacy container did since 2018 (the pipe-mode example relies on it).
+    job = tf_job(str(tmp_path), "m.py", sources={"m.py": NO_TRAINING_CHANNEL},
+                 channels={"train": IRIS_DATA, "test": IRIS_DATA})
+    with open(tmp_path / "log", "w+") as log:
+        result = job.run(max_run=60, out=log, err=log)
+        log.seek(0)
+        output = log.read()
     assert not result.ok
-    first = read_failure(wrong_channel).splitlines()[0]
-    assert first.startswith("ClientError:"), first
-    assert "train_input_fn asks for training_dir but the job has no 'training' channel" in first
-    assert "channel directories present: test (" in first and ", train (" in first
+    first = read_failure(job).splitlines()[0]
+    assert first.startswith("UserError: train_input_fn raised ValueError: train_input_fn got training_dir=None"), first
+    warnings = [line for line in output.splitlines() if "has no 'training' channel" in line]
+    assert len(warnings) == 1, output[-3000:]  # once, though both input functions ask
+    assert "it gets None" in warnings[0] and "channels there are: test (" in warnings[0]
+    assert ", train (" in warnings[0]
 
 
 # -- checkpoints on S3 ----------------------------------------------------------

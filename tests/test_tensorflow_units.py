@@ -257,16 +257,23 @@ def test_user_errors_are_tagged_with_the_function():
     assert info.value.sagemaker_user_function == "train_input_fn"
 
 
-def test_missing_training_channel_says_which_channels_exist(tmp_path):
+def test_missing_training_channel_gives_none_and_a_missing_dir_is_refused(tmp_path, caplog):
     (tmp_path / "train").mkdir()
     arguments = user_module.InputArguments({"train": str(tmp_path / "train"), "test": str(tmp_path / "test")}, {})
+    with caplog.at_level("WARNING", logger="sagemaker_training.tensorflow"):
+        call = arguments.bind(lambda training_dir, hyperparameters: training_dir, "train_input_fn")
+        assert call() is None
+        assert arguments.bind(lambda dir: dir, "eval_input_fn")() is None
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "train_input_fn asks for training_dir but the job has no 'training' channel: it gets None" in warnings[0]
+    assert f"train ({tmp_path / 'train'})" in warnings[0] and "test (" not in warnings[0]
+    # A 'training' channel whose directory is missing is still refused, before training.
+    broken = user_module.InputArguments({"training": str(tmp_path / "gone")}, {})
     with pytest.raises(ClientError) as info:
-        arguments.bind(lambda training_dir, hyperparameters: None, "train_input_fn")
-    message = info.value.message
-    assert "train_input_fn asks for training_dir but the job has no 'training' channel" in message
-    assert f"train ({tmp_path / 'train'})" in message and "test (" not in message
-    # A function that does not ask for it does not need it.
-    arguments.bind(lambda hyperparameters: None, "eval_input_fn")
+        broken.bind(lambda training_dir: None, "train_input_fn")
+    assert f"train_input_fn asks for training_dir but the job has no directory {tmp_path / 'gone'}" in \
+        info.value.message
 
 
 # --------------------------------------------------------------------------
@@ -468,3 +475,28 @@ def test_a_worker_host_keeps_its_parameter_server_for_every_other_trainer(tmp_pa
     plan.on_mains_done([])
     assert 0.75 < time.monotonic() - started < 3
     assert "done_marker" not in json.loads(plan.specs[2].argv[-1])  # nothing on disk signals the watcher
+
+
+def test_the_tensorflow_children_import_nothing_of_the_supervisor():
+    """The trainer child and TF 1.x script mode's launcher (run as ``-m``, so the package __init__s load
+    too) import neither the supervision layer nor the runner's plan modules."""
+    import subprocess
+    import sys
+
+    code = ("import json, sys\n"
+            "import sagemaker_training.frameworks.tensorflow.estimator\n"
+            "import sagemaker_training.frameworks.tensorflow.tf1_script\n"
+            "print(json.dumps({'tensorflow': 'tensorflow' in sys.modules,\n"
+            "                  'ours': sorted(m for m in sys.modules if m.startswith('sagemaker_training'))}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    seen = json.loads(out.stdout)
+    loaded = seen["ours"]
+    assert "sagemaker_training.frameworks.tensorflow.estimator" in loaded
+    supervisor = [m for m in loaded if m.startswith(("sagemaker_training.supervision", "sagemaker_training.mpi",
+                                                     "sagemaker_training.local", "sagemaker_training.serve"))
+                  or m in ("sagemaker_training.train", "sagemaker_training.frameworks.script",
+                           "sagemaker_training.frameworks.tensorflow.runner",
+                           "sagemaker_training.frameworks.tensorflow.distribution",
+                           "sagemaker_training.frameworks.tensorflow.api")]
+    assert supervisor == []
+    assert seen["tensorflow"] is False  # imported when the child's work starts, not by its imports

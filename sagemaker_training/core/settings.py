@@ -64,3 +64,15 @@ def seconds(name: str, default: float, environ=None) -> float:
 def port(name: str, default: int, environ=None) -> int:
     """A TCP port number (1-65535)."""
     return number(name, default, integer=True, minimum=1, maximum=65535, environ=environ)
+
+
+def choice(name: str, choices, default: str | None, environ=None) -> str | None:
+    """One of ``choices`` (compared without case), or ``default`` when unset."""
+    text = raw(name, environ)
+    if text is None:
+        return default
+    for option in choices:
+        if text.lower() == option.lower():
+            return option
+    raise ClientError(f"environment variable {name}={text!r} is not valid: it must be one of "
+                      f"{', '.join(choices)}; fix or unset it.")

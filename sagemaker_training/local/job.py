@@ -38,6 +38,7 @@ from ..host import submit_dir
 from .cluster import LocalCluster
 from .. import params
 from ..errors import TrainingError
+from ..frameworks.tensorflow import api as tf_api
 from ..storage.uri import is_prefix
 from .checkpoints import HostCheckpoints
 from .progress import Log, Transfer
@@ -110,6 +111,8 @@ class LocalJob:
             "TRAINING_JOB_ARN": arn(self.request, self.region),
         }
         env.update(self.s3_environ)
+        # TensorFlow 1.x or 2 from the TrainingImage's tag, unless the request or the caller says
+        env.update(tf_api.host_env(self.request.image, self.request.environment, os.environ))
         env.update(self.request.environment)
         return env
 

@@ -30,6 +30,7 @@ SCRIPT = "script"  # --framework script: the plain script runner, no framework
 DEFAULT_MAX_RUN = 24 * 60 * 60  # the API's default MaxRuntimeInSeconds
 MAX_RUN_LIMIT = 28 * 24 * 60 * 60  # the platform's longest MaxRuntimeInSeconds (28 days)
 TOOLKIT_ENV_PREFIX = "SAGEMAKER_"  # the toolkit's own knobs: local mode sets them, a request may not
+USER_KNOBS = ("SAGEMAKER_TF_API",)  # ... except these, which say what the user's code is
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_VOLUME_GB = 30
 ACCOUNT = params.ACCOUNT  # the account of ARNs and default buckets
@@ -350,7 +351,7 @@ def validate(body, framework: str | None = None) -> TrainingRequest:
             fail(f"Environment: the name {key[:60]!r} is not a variable name (a letter or '_', then letters, "
                   "digits and '_'): rename it.")
         _host_rule(check_text, f"Environment.{key}", value)
-    ours = sorted(key for key in environment if key.upper().startswith(TOOLKIT_ENV_PREFIX))
+    ours = sorted(key for key in environment if key.upper().startswith(TOOLKIT_ENV_PREFIX) and key not in USER_KNOBS)
     if ours:
         fail(f"Environment sets {', '.join(ours)}: {TOOLKIT_ENV_PREFIX}* variables configure the toolkit "
               "itself (base dir, ports, timeouts), which local mode sets for each host; remove "

@@ -36,6 +36,17 @@ def outcome_report(outcome, who: str = "the container") -> tuple[str | None, int
     return None, 0
 
 
+def empty_model_dir_warning(model_dir: str) -> str | None:
+    """The warning for a successful job whose model dir is empty (or missing); None otherwise."""
+    try:
+        if any(True for _ in os.scandir(model_dir)):
+            return None
+    except OSError:
+        pass
+    return (f"the job succeeded but its model dir {model_dir} is empty: nothing will be uploaded as the model; "
+            f"save models to the directory SM_MODEL_DIR names ({model_dir}), not a hard-coded path")
+
+
 def write_report(output_dir: str, failure: str | None) -> None:
     """``output/success`` (empty) or ``output/failure`` with the reason (secrets redacted).
 

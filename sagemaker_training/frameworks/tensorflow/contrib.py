@@ -11,7 +11,9 @@ training) and the tutorials of their time used:
   optimizer named by a string), ``fully_connected``,
   ``xavier_initializer``, ``l2_regularizer``;
 * ``tf.contrib.framework.get_global_step`` / ``get_or_create_global_step``;
-* ``tf.contrib.keras`` (the namespace's ``tf.keras``).
+* ``tf.contrib.keras`` (the namespace's ``tf.keras``);
+* ``tf.contrib.saved_model.save_keras_model`` and ``tf.contrib.eager``
+  (TF 1.x script mode's Keras and eager examples; :mod:`.contrib_eager`).
 
 Written here after TensorFlow 1.x's documented behaviour; everything else
 under ``tf.contrib`` is a :class:`~.tf1.TF1AttributeError`.
@@ -225,4 +227,7 @@ def build(root):
         ("xavier_initializer", xavier_initializer), ("l2_regularizer", l2_regularizer))})
     framework = node("framework", {"get_global_step": v1.train.get_global_step,
                                    "get_or_create_global_step": v1.train.get_or_create_global_step})
-    return node("", {"learn": learn, "layers": layers, "framework": framework, "keras": root.keras})
+    from . import contrib_eager  # noqa: PLC0415 - tf.contrib.eager and tf.contrib.saved_model
+
+    return node("", {"learn": learn, "layers": layers, "framework": framework, "keras": root.keras,
+                     **contrib_eager.nodes(tf, node, bound)})

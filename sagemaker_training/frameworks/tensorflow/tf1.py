@@ -31,8 +31,10 @@ TensorFlow 1.x nor 2.15 (a misspelling: the nearest name there is, if any,
 is suggested). A helper module of the code directory that is Python 2 fails
 with the Python 2 advice of :func:`~sagemaker_training.host.entry_point.python2_error`.
 
-Only the legacy trainer child imports this module; TensorFlow is imported
-when the user's code first imports it.
+Only the legacy trainer child and TF 1.x script mode's child
+(:mod:`.tf1_script`, which also gives it to the script's Python processes)
+import this module; TensorFlow is imported when the user's code first imports
+it.
 """
 
 from __future__ import annotations
@@ -301,7 +303,7 @@ def resolve(name: str):
     raise _import_error(name)
 
 
-def _tf1_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - __import__'s signature
+def tf1_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - __import__'s signature
     if level or not (name == "tensorflow" or name.startswith("tensorflow.")):
         return builtins.__import__(name, globals, locals, fromlist, level)
     target = resolve(name)
@@ -320,7 +322,7 @@ def _tf1_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa:
 
 def module_builtins() -> dict:
     """``__builtins__`` of a module of TensorFlow 1.x code."""
-    return {**builtins.__dict__, "__import__": _tf1_import}
+    return {**builtins.__dict__, "__import__": tf1_import}
 
 
 class _TF1Loader(importlib.machinery.SourceFileLoader):

@@ -9,6 +9,7 @@ calling happen only in the trainer child. Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -107,6 +108,7 @@ class InputArguments:
     def __init__(self, channel_dirs: dict, hyperparameters: dict):
         self.channel_dirs = dict(channel_dirs)
         self.hyperparameters = hyperparameters
+        self.warned = False  # the missing 'training' channel is said once
 
     def value(self, canonical: str, function: str):
         if canonical == "hyperparameters":
@@ -115,15 +117,25 @@ class InputArguments:
             return dict(self.channel_dirs)
         return self.training_dir(function)
 
-    def training_dir(self, function: str) -> str:
+    def training_dir(self, function: str) -> str | None:
+        """The ``training`` channel's directory; None, with a warning (once), in a job without that
+        channel, as the legacy container passed (the pipe-mode example relies on it); a ClientError
+        when the channel is configured but its directory is missing."""
         path = self.channel_dirs.get(TRAINING_CHANNEL)
-        if path is None or not os.path.isdir(path):
-            existing = sorted(name for name, p in self.channel_dirs.items() if os.path.isdir(p))
-            have = ", ".join(f"{name} ({self.channel_dirs[name]})" for name in existing) or "none"
-            what = "has no 'training' channel" if path is None else f"has no directory {path}"
+        existing = sorted(name for name, p in self.channel_dirs.items() if os.path.isdir(p))
+        have = ", ".join(f"{name} ({self.channel_dirs[name]})" for name in existing) or "none"
+        if path is None:
+            if not self.warned:
+                self.warned = True
+                logging.getLogger("sagemaker_training.tensorflow").warning(
+                    "%s asks for training_dir but the job has no 'training' channel: it gets None, as in the "
+                    "legacy container; channels there are: %s (name the training data channel 'training', or "
+                    "read the others through an input_channels argument)", function, have)
+            return None
+        if not os.path.isdir(path):
             raise ClientError(
-                f"{function} asks for training_dir but the job {what}; channel directories present: {have}. "
-                "Name the training data channel 'training' in the job's InputDataConfig "
+                f"{function} asks for training_dir but the job has no directory {path}; channel directories "
+                f"present: {have}. Check the 'training' channel of the job's InputDataConfig "
                 "(or read another channel through an input_channels argument)."
             )
         return path
