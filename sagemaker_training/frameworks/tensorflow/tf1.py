@@ -47,8 +47,12 @@ import sys
 import types
 
 from ... import entry_point
+from . import contrib
 
 TF1_HINT = "is TensorFlow 1.x API with no TensorFlow 2.15 equivalent here"
+# TF 1.x API not checked for an equivalent (contrib.NO_EQUIVALENT has those that were).
+UNMAPPED_HINT = ("is TensorFlow 1.x API that this container does not map to TensorFlow 2.15 (not among the "
+                 "tf.contrib names the SageMaker scripts of 2017-2019 used)")
 ADVICE = ("this container runs TensorFlow 1.x code on TensorFlow 2.15 through tf.compat.v1 and the tf.contrib "
           "pieces the SageMaker examples used; write that part in TensorFlow 2 (or tf.compat.v1) spelling")
 NEITHER_HINT = "is in neither TensorFlow 1.x nor TensorFlow 2.15"
@@ -69,6 +73,8 @@ MODULE_PATHS = (
     ("tensorflow.python.estimator", ("module", "tensorflow_estimator.python.estimator")),
     ("tensorflow.contrib.keras.python.keras", ("attribute", "keras")),
     ("tensorflow.contrib.keras", ("attribute", "keras")),
+    ("tensorflow.python.keras._impl.keras.engine.topology", ("attribute", "keras.layers")),  # TF 1.4's spelling
+    ("tensorflow.python.keras._impl.keras", ("attribute", "keras")),
     ("tensorflow.python.keras", ("attribute", "keras")),
     ("tensorflow.contrib.learn.python.learn", ("attribute", "contrib.learn")),
 )
@@ -79,6 +85,8 @@ INTERNAL_PACKAGES = ("python", "core", "tsl", "compiler", "lite", "tools")
 VERSION_NAMES = ("__version__", "__git_version__", "__compiler_version__", "__cxx11_abi_flag__",
                  "__monolithic_build__")
 
+KERAS_OPTIMIZER_ALIASES = (("sgd", "SGD"), ("rmsprop", "RMSprop"), ("adagrad", "Adagrad"), ("adadelta", "Adadelta"),
+                           ("adam", "Adam"), ("adamax", "Adamax"), ("nadam", "Nadam"))
 CANNED_ESTIMATORS = ("DNNClassifier", "DNNRegressor", "LinearClassifier", "LinearRegressor",
                      "DNNLinearCombinedClassifier", "DNNLinearCombinedRegressor", "BaselineClassifier",
                      "BaselineRegressor")
@@ -105,7 +113,10 @@ def missing_phrase(path: str, shown: str, near=()) -> str:
     close = difflib.get_close_matches(leaf, [n for n in near if not n.startswith("_")], n=1, cutoff=0.8)
     nearest = f"{shown.rsplit('.', 1)[0]}.{close[0]}" if close else None
     if is_tf1_only(path):
-        return f"{TF1_HINT}{f', or a misspelling of {nearest}' if nearest else ''} ({ADVICE})"
+        checked = contrib.no_equivalent(path)
+        hint = TF1_HINT if checked else UNMAPPED_HINT
+        return f"{hint}{f', or a misspelling of {nearest}' if nearest else ''} " \
+               f"({f'checked: {checked}; ' if checked else ''}{ADVICE})"
     return f"{NEITHER_HINT}{f' (did you mean {nearest}?)' if nearest else ''}: check the spelling"
 
 
@@ -183,6 +194,8 @@ class Lazy:
 def _extras_for(path: str) -> dict:
     if path == "tensorflow.estimator":
         return {name: Lazy(lambda ns, name=name: canned_estimator(name)) for name in CANNED_ESTIMATORS}
+    if path == "tensorflow.keras.optimizers":  # Keras 2.0's lowercase aliases (TF 1.4's keras._impl)
+        return {alias: Lazy(lambda ns, name=name: getattr(ns, name)) for alias, name in KERAS_OPTIMIZER_ALIASES}
     if path == "tensorflow.python":  # the MODULE_PATHS of TF 1's internals, reached as attributes
         return {"estimator": Lazy(lambda ns: importlib.import_module("tensorflow_estimator.python.estimator")),
                 "keras": Lazy(lambda ns: namespace().keras)}
@@ -198,12 +211,11 @@ def namespace() -> Namespace:
     if "root" not in _cache:
         import tensorflow as tf  # noqa: PLC0415
 
-        from . import contrib  # noqa: PLC0415
-
         internals = Lazy(lambda root: Namespace("tensorflow.python", [importlib.import_module("tensorflow.python")],
                                                 extras=_extras_for("tensorflow.python")))
         _cache["root"] = Namespace("tensorflow", [tf.compat.v1, tf],
-                                   extras={"contrib": Lazy(contrib.build), "python": internals})
+                                   extras={"contrib": Lazy(lambda root: contrib.build(root, Namespace, Lazy)),
+                                           "python": internals})
     return _cache["root"]
 
 
