@@ -13,8 +13,9 @@ repository, the SDK's and the containers' test scripts; README's
 * ``framework.local_variable`` / ``get_global_step`` /
   ``get_or_create_global_step`` / ``list_variables`` / ``load_variable`` /
   ``argsort``;
-* ``data.*``: ``tf.compat.v1.data.experimental`` then ``tf.compat.v1.data``
-  (also through TF 1's internal ``tensorflow.contrib.data.python.ops.*``);
+* ``data.*``: TF 1.2's datasets (:mod:`.contrib_data`), then
+  ``tf.compat.v1.data.experimental`` and ``tf.compat.v1.data`` (also through
+  TF 1's internal ``tensorflow.contrib.data.python.ops.*``);
 * ``distribute``, ``distributions``, ``estimator``, ``rnn``: their
   ``tf.compat.v1`` homes; ``keras``: the namespace's ``tf.keras``.
 
@@ -202,7 +203,7 @@ def build(root, namespace_class, lazy_class):
 
     import tensorflow as tf  # noqa: PLC0415
 
-    from . import contrib_layers  # noqa: PLC0415
+    from . import contrib_data, contrib_layers  # noqa: PLC0415
 
     v1 = tf.compat.v1
 
@@ -227,7 +228,7 @@ def build(root, namespace_class, lazy_class):
         "get_global_step": v1.train.get_global_step, "get_or_create_global_step": v1.train.get_or_create_global_step,
         "local_variable": bound(local_variable), "list_variables": v1.train.list_variables,
         "load_variable": v1.train.load_variable, "argsort": tf.argsort})
-    data_extras = {"batch_and_drop_remainder": bound(batch_and_drop_remainder),
+    data_extras = {**contrib_data.classes(tf), "batch_and_drop_remainder": bound(batch_and_drop_remainder),
                    "padded_batch_and_drop_remainder": bound(padded_batch_and_drop_remainder),
                    "sloppy_interleave": bound(sloppy_interleave),
                    # TF 1's internal modules of tf.contrib.data: each is tf.contrib.data.
