@@ -32,9 +32,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from ... import entry_point, settings
-from ...hyperparameters import as_bool
-from ...processes import ProcessSpec
+from ...host import entry_point
+from ... import params
+from ...core import settings
+from ...core.hyperparameters import as_bool
+from ...supervision.processes import ProcessSpec
 from .. import Plan
 from ..script import script_spec
 
@@ -65,7 +67,7 @@ def tuning_model_dir(hyperparameters: dict, job_name: str | None) -> str | None:
     if "_tuning_objective_metric" not in hyperparameters or not job_name:
         return None
     model_dir = hyperparameters.get("model_dir")
-    if not isinstance(model_dir, str) or not model_dir or model_dir.startswith("/opt/ml"):
+    if not isinstance(model_dir, str) or not model_dir or model_dir.startswith(params.BASE_DIR):
         return None
     if model_dir.rstrip("/").endswith(f"{job_name}/model"):
         return None

@@ -17,12 +17,11 @@ servers, DMLC_* for MXNet's ps-lite); nothing here moves tensors.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
-from . import settings
-from .errors import ClientError, PlatformError
+from ..core import guarded_json, settings
+from ..errors import ClientError, PlatformError
 
 HOST_ADDRESSES_ENV = "SAGEMAKER_HOST_ADDRESSES"
 
@@ -33,8 +32,8 @@ def host_overrides(environ=None) -> dict:
     if not raw:
         return {}
     try:
-        table = json.loads(raw)
-    except ValueError:
+        table = guarded_json.loads(raw)
+    except (ValueError, guarded_json.TooDeep):
         table = None
     if not isinstance(table, dict):
         raise ClientError(f'{HOST_ADDRESSES_ENV} must be a JSON object such as {{"algo-1": "127.0.0.1"}}.')
