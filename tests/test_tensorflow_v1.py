@@ -416,6 +416,9 @@ def test_a_misspelled_name_is_in_neither_tensorflow_version():
         "tf.contrib.predictor is TensorFlow 1.x API that this container does not map to TensorFlow 2.15 (not among "
         f"the tf.contrib names the SageMaker scripts of 2017-2019 used) {advice}")
     assert missing(contrib, "slimz").startswith("tf.contrib.slimz is in neither TensorFlow 1.x nor TensorFlow 2.15")
+    # TF 1's pip package shipped tensorflow.examples.tutorials: not "in neither".
+    assert tf1.missing_phrase("tensorflow.examples.tutorials.word2vec", "tensorflow.examples.tutorials.word2vec") \
+        == f"{tf1.UNMAPPED_HINT} {advice[:-1]}"
     base = tf1.Namespace("tensorflow.contrib.learn.datasets.base", extras={"load_csv_with_header": object()})
     assert missing(base, "load_csv_with_headerz") == (
         "tf.contrib.learn.datasets.base.load_csv_with_headerz is TensorFlow 1.x API that this container does not map "
@@ -560,6 +563,32 @@ again = tf.contrib.learn.datasets.base.maybe_download("iris.csv", os.path.join(w
 table = tf.contrib.learn.datasets.base.load_csv_with_header(path, target_dtype=np.int32, features_dtype=np.float32)
 seen["maybe_download"] = [path == again, table.data.tolist(), table.target.tolist()]
 
+# MNIST's idx files, 7 training and 3 test images of 2x3 pixels (gzipped, as MNIST ships them).
+import gzip
+from tensorflow.contrib.learn.python.learn.datasets import mnist
+from tensorflow.examples.tutorials.mnist import input_data
+mnist_dir = os.path.join(work, "MNIST-data")
+os.makedirs(mnist_dir)
+def idx(name, magic, dims, values):
+    with gzip.open(os.path.join(mnist_dir, name), "wb") as f:
+        f.write(b"".join(n.to_bytes(4, "big") for n in (magic, *dims)) + bytes(values))
+idx("train-images-idx3-ubyte.gz", 2051, (7, 2, 3), [10 * i for i in range(7) for _ in range(6)])
+idx("train-labels-idx1-ubyte.gz", 2049, (7,), range(7))
+idx("t10k-images-idx3-ubyte.gz", 2051, (3, 2, 3), [255] * 18)
+idx("t10k-labels-idx1-ubyte.gz", 2049, (3,), [9, 8, 7])
+sets = mnist.read_data_sets(mnist_dir, one_hot=True, validation_size=2, seed=1)
+firsts = [sets.train.next_batch(3)[1].argmax(axis=1).tolist() for _ in range(3)]  # 9 labels of a 5-label epoch
+raw = input_data.read_data_sets(mnist_dir, dtype=tf.uint8, reshape=False, validation_size=0)
+seen["mnist"] = {
+    "same_reader": input_data.read_data_sets is mnist.read_data_sets is tf.contrib.learn.datasets.mnist.read_data_sets,
+    "sizes": [sets.train.num_examples, sets.validation.num_examples, sets.test.num_examples],
+    "validation": [sets.validation.images.shape[1], round(float(sets.validation.images[1][0]) * 255, 3),
+                   sets.validation.labels.argmax(axis=1).tolist()],
+    "epochs": [sorted(firsts[0] + firsts[1][:2]), len(set(firsts[1][2:] + firsts[2])),
+               set(firsts[1][2:] + firsts[2]) <= {2, 3, 4, 5, 6}, sets.train.epochs_completed],
+    "uint8": [str(raw.train.images.dtype), list(raw.train.images.shape), raw.test.labels.tolist()],
+}
+
 tf.contrib._warning = None  # what generate_cifar10_tfrecords.py did to quiet tf.contrib's warning
 seen["assigned"] = tf.contrib._warning is None
 print(json.dumps(seen))
@@ -589,6 +618,11 @@ exec(compile({CONTRIB_NAMES!r}, "contrib_names.py", "exec"), {{"__builtins__": t
     assert seen["mirrored"] == [True, ["/job:localhost/replica:0/task:0/device:CPU:0"]]
     assert seen["maybe_download"] == [True, [[1.0, 2.0], [3.0, 4.0]], [0, 1]]
     assert seen["assigned"] is True
+    assert seen["mnist"] == {
+        "same_reader": True, "sizes": [5, 2, 3],
+        "validation": [6, 10.0, [0, 1]],  # the first images, flattened and scaled to [0, 1]
+        "epochs": [[2, 3, 4, 5, 6], 4, True, 1],  # each epoch a permutation of the 5 training labels
+        "uint8": ["uint8", [7, 2, 3, 1], [9, 8, 7]]}
 
 
 # name -> how it is reached (attribute walk from tf, or an import statement); each was checked and has none.
@@ -607,8 +641,6 @@ WITHOUT_EQUIVALENT = {
     "tensorflow.contrib.learn.python.learn.utils": "from tensorflow.contrib.learn.python.learn.utils import "
                                                    "saved_model_export_utils",
     "tensorflow.contrib.learn.make_export_strategy": "from tensorflow.contrib.learn import make_export_strategy",
-    "tensorflow.contrib.learn.python.learn.datasets.mnist": "from tensorflow.contrib.learn.python.learn.datasets "
-                                                            "import mnist",
     "tensorflow.contrib.legacy_seq2seq": "from tensorflow.contrib import legacy_seq2seq",
     "tensorflow.contrib.all_reduce.python": "from tensorflow.contrib.all_reduce.python import all_reduce",
     "tensorflow.contrib.image.python.ops.distort_image_ops": "from tensorflow.contrib.image.python.ops import "

@@ -6,9 +6,11 @@ repository, the SDK's and the containers' test scripts; README's
 "tf.contrib map" lists them with the scripts), each mapped to its TensorFlow
 2.15 equivalent:
 
-* ``learn.datasets.base.load_csv_with_header`` / ``load_csv_without_header``
-  / ``maybe_download`` and ``learn.ModeKeys`` (written here after TF 1.x's
-  documented behaviour);
+* ``learn.datasets.base`` (``load_csv_with_header`` /
+  ``load_csv_without_header`` / ``maybe_download``) and
+  ``learn.datasets.mnist`` (:mod:`.contrib_datasets`; also TF 1's
+  ``tensorflow.examples.tutorials.mnist.input_data``, :func:`examples`), and
+  ``learn.ModeKeys``;
 * ``layers.*`` (:mod:`.contrib_layers`, on ``tf.compat.v1.layers``);
 * ``framework.local_variable`` / ``get_global_step`` /
   ``get_or_create_global_step`` / ``list_variables`` / ``load_variable`` /
@@ -27,14 +29,6 @@ hands :func:`build` its node classes.
 """
 
 from __future__ import annotations
-
-import collections
-import csv
-import os
-import shutil
-import tempfile
-
-Dataset = collections.namedtuple("Dataset", ["data", "target"])
 
 # tf.contrib names (dotted, ``tensorflow.contrib.``-prefixed; a module covers its names) checked against
 # TensorFlow 2.15 and found without an equivalent -> what was checked.
@@ -58,8 +52,6 @@ NO_EQUIVALENT = {
     "tensorflow.contrib.learn.RunConfig": "it configured tf.contrib.learn's Estimator and Experiment, which 2.15 "
                                          "lacks; tf.estimator.RunConfig configures tf.estimator",
     "tensorflow.contrib.learn.SKCompat": "2.15 has no scikit-learn style wrapper of an Estimator",
-    "tensorflow.contrib.learn.datasets.mnist": "tf.keras.datasets.mnist.load_data reads another file (mnist.npz) "
-                                               "into arrays; nothing reads the MNIST idx files into DataSets",
     "tensorflow.contrib.legacy_seq2seq": "TensorFlow 2.15 has no seq2seq functions (TensorFlow Addons' differ)",
     "tensorflow.contrib.all_reduce": "tf.distribute's cross-device ops replace it with another API",
     "tensorflow.contrib.image.python.ops.distort_image_ops": "tf.image adjusts hue and saturation, not in YIQ space",
@@ -89,44 +81,7 @@ def no_equivalent(path: str) -> str | None:
 
 
 # --------------------------------------------------------------------------
-# tf.contrib.learn.datasets.base
-
-
-def load_csv_with_header(filename, target_dtype, features_dtype, target_column=-1):
-    """A CSV whose first row is ``<rows>,<features>,...`` (the iris files):
-    ``Dataset(data [rows, features], target [rows])``."""
-    import numpy as np  # noqa: PLC0415
-
-    with open(filename, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        rows, features = int(header[0]), int(header[1])
-        data = np.zeros((rows, features), dtype=features_dtype)
-        target = np.zeros((rows,), dtype=target_dtype)
-        count = 0
-        for index, row in enumerate(r for r in reader if r):
-            if index >= rows:
-                raise ValueError(f"{filename}: the header announces {rows} rows, the file has more")
-            target[index] = np.asarray(row.pop(target_column), dtype=target_dtype)
-            data[index] = np.asarray(row, dtype=features_dtype)
-            count = index + 1
-    if count != rows:
-        raise ValueError(f"{filename}: the header announces {rows} rows, the file has {count}")
-    return Dataset(data=data, target=target)
-
-
-def load_csv_without_header(filename, target_dtype, features_dtype, target_column=-1):
-    """A CSV of rows only, the target in ``target_column`` (the abalone files)."""
-    import numpy as np  # noqa: PLC0415
-
-    data, target = [], []
-    with open(filename, newline="", encoding="utf-8") as f:
-        for row in csv.reader(f):
-            if not row:
-                continue
-            target.append(row.pop(target_column))
-            data.append(row)
-    return Dataset(data=np.array(data, dtype=features_dtype), target=np.array(target, dtype=target_dtype))
+# tf.contrib.learn
 
 
 class ModeKeys:
@@ -135,26 +90,6 @@ class ModeKeys:
     TRAIN = "train"
     EVAL = "eval"
     INFER = "infer"
-
-
-def maybe_download(filename, work_directory, source_url):
-    """``work_directory/filename``, downloaded from ``source_url`` first if it
-    is not there (into ``work_directory``, made if missing)."""
-    import urllib.request  # noqa: PLC0415
-
-    os.makedirs(work_directory, exist_ok=True)
-    path = os.path.join(work_directory, filename)
-    if not os.path.exists(path):
-        with tempfile.NamedTemporaryFile(dir=work_directory, delete=False) as out:
-            try:
-                with urllib.request.urlopen(source_url) as response:  # noqa: S310 - the script's own URL
-                    shutil.copyfileobj(response, out)
-            except BaseException:
-                os.unlink(out.name)
-                raise
-        os.replace(out.name, path)
-        print(f"Successfully downloaded {filename} {os.path.getsize(path)} bytes.")
-    return path
 
 
 # --------------------------------------------------------------------------
@@ -203,7 +138,7 @@ def build(root, namespace_class, lazy_class):
 
     import tensorflow as tf  # noqa: PLC0415
 
-    from . import contrib_data, contrib_layers  # noqa: PLC0415
+    from . import contrib_data, contrib_datasets, contrib_layers  # noqa: PLC0415
 
     v1 = tf.compat.v1
 
@@ -216,10 +151,10 @@ def build(root, namespace_class, lazy_class):
         functools.update_wrapper(wrapper, fn)
         return wrapper
 
-    base = {"load_csv_with_header": load_csv_with_header, "load_csv_without_header": load_csv_without_header,
-            "maybe_download": maybe_download, "Dataset": Dataset}
+    base = contrib_datasets.BASE
     learn = node("learn", {
-        "datasets": node("learn.datasets", {"base": node("learn.datasets.base", base), **base}),
+        "datasets": node("learn.datasets", {"base": node("learn.datasets.base", base),
+                                            "mnist": node("learn.datasets.mnist", contrib_datasets.MNIST), **base}),
         "ModeKeys": ModeKeys,
         "python": lazy_class(lambda ns: node("learn.python", {"learn": ns})),  # tf.contrib.learn.python.learn
     })
@@ -248,3 +183,14 @@ def build(root, namespace_class, lazy_class):
                      "distribute": distribute, "distributions": node("distributions", sources=[v1.distributions]),
                      "estimator": node("estimator", sources=[v1.estimator, v1.estimator.experimental]),
                      "rnn": rnn, **empty})
+
+
+def examples(namespace_class):
+    """``tensorflow.examples`` of TF 1.x's pip package: ``tutorials.mnist.input_data``."""
+    from . import contrib_datasets  # noqa: PLC0415
+
+    def node(path, extras):
+        return namespace_class(f"tensorflow.examples.{path}" if path else "tensorflow.examples", extras=extras)
+
+    input_data = node("tutorials.mnist.input_data", contrib_datasets.MNIST)
+    return node("", {"tutorials": node("tutorials", {"mnist": node("tutorials.mnist", {"input_data": input_data})})})

@@ -99,7 +99,7 @@ def is_tf1_only(path: str) -> bool:
     TF 1, or TF 1's internal ``tensorflow.python`` paths); anything else
     would have been in tf.compat.v1."""
     parts = path.split(".")[1:]
-    if parts[:1] == ["python"]:
+    if parts[:1] in (["python"], ["examples"]):  # TF 1's internals; the tutorials its pip package shipped
         return True
     return parts[:1] == ["contrib"] and (len(parts) == 1 or parts[1] in CONTRIB_MODULES)
 
@@ -215,6 +215,7 @@ def namespace() -> Namespace:
                                                 extras=_extras_for("tensorflow.python")))
         _cache["root"] = Namespace("tensorflow", [tf.compat.v1, tf],
                                    extras={"contrib": Lazy(lambda root: contrib.build(root, Namespace, Lazy)),
+                                           "examples": Lazy(lambda root: contrib.examples(Namespace)),
                                            "python": internals})
     return _cache["root"]
 
