@@ -29,7 +29,7 @@ SOURCE_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
          "t10k-labels-idx1-ubyte.gz")
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
-MAX_ITEMS = 10_000_000  # an idx header announcing more is not MNIST
+MAX_IDX_BYTES = 1 << 30  # the body of one idx file (MNIST's largest is 47 MB); README's Limits
 
 Dataset = collections.namedtuple("Dataset", ["data", "target"])
 Datasets = collections.namedtuple("Datasets", ["train", "validation", "test"])
@@ -111,9 +111,9 @@ def _read32(stream) -> int:
 def _body(stream, count: int):
     import numpy as np  # noqa: PLC0415
 
-    if count > MAX_ITEMS * 28 * 28:
+    if count > MAX_IDX_BYTES:
         raise ValueError(f"{getattr(stream, 'name', 'the idx file')}: the header announces {count} bytes, "
-                         f"more than MNIST's")
+                         f"more than the {MAX_IDX_BYTES} an MNIST file may have")
     data = stream.read(count)
     if len(data) != count:
         raise ValueError(f"{getattr(stream, 'name', 'the idx file')}: the header announces {count} bytes, "
