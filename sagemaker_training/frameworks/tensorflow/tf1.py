@@ -8,8 +8,9 @@ TensorFlow 2.15 through :class:`Namespace`:
 
 * a name resolves from ``tf.compat.v1`` first, then from TensorFlow 2
   (sub-modules the same way: ``tf.train`` is ``tf.compat.v1.train``, then
-  ``tf.train``); ``tf.contrib`` offers the pieces the SageMaker legacy
-  examples used (:mod:`.contrib`);
+  ``tf.train``); ``tf.contrib`` offers what the SageMaker scripts of
+  2017-2019 used (:mod:`.contrib`), ``tensorflow.examples`` TF 1's MNIST
+  tutorial reader;
 * TF 1's canned estimators (``tf.estimator.DNNClassifier`` ...) are TF 1's
   classes, so defaults (Adagrad at 0.05, losses summed over the batch) are
   those the 2017 scripts were tuned for; given a Keras optimizer (TF 2
@@ -24,8 +25,10 @@ TensorFlow 2.15 through :class:`Namespace`:
 
 A name that neither has raises :class:`TF1AttributeError` (an
 AttributeError), whose message names it and says what it is: TensorFlow 1.x
-API with no TensorFlow 2.15 equivalent here (a ``tf.contrib`` module of
-TensorFlow 1.x, :data:`CONTRIB_MODULES`, or TF 1's internal paths), or, since
+API (under a ``tf.contrib`` module of TensorFlow 1.x, :data:`CONTRIB_MODULES`,
+or TF 1's internal paths) with no TensorFlow 2.15 equivalent here, saying what
+was checked (only for the names :data:`.contrib.NO_EQUIVALENT` lists), or
+that this container does not map (any other), or, since
 ``tf.compat.v1`` holds the rest of TensorFlow 1.x, a name in neither
 TensorFlow 1.x nor 2.15 (a misspelling: the nearest name there is, if any,
 is suggested). A helper module of the code directory that is Python 2 fails
