@@ -20,7 +20,8 @@ between
   appended so that the jobs of one tuning run do not overwrite each other.
 
 Modules: :mod:`.user_module` (the legacy interface, argument aliases),
-:mod:`.tf1` and :mod:`.contrib` (the TensorFlow 1.x namespace),
+:mod:`.tf1` and :mod:`.contrib` (the TensorFlow 1.x namespace; ``tf.contrib`` with
+:mod:`.contrib_layers`, :mod:`.contrib_data`, :mod:`.contrib_datasets`),
 :mod:`.estimator` (trainer child; :mod:`.sessions`, its patches of TensorFlow's
 session machinery), :mod:`.parameter_server` (ps child),
 :mod:`.peers` (peer watcher child and bounded waits), :mod:`.checkpoints`
