@@ -26,7 +26,8 @@ Modules: :mod:`.runner` (the plans), :mod:`.user_module` (the legacy
 interface, argument aliases), :mod:`.api` and :mod:`.tf1_names` (TF 1.x or 2
 for script mode), :mod:`.tf1_script` and ``tf1_site/sitecustomize.py`` (TF
 1.x script mode's child and its subprocess hook), :mod:`.tf1`, :mod:`.contrib`
-and :mod:`.contrib_eager` (the TensorFlow 1.x namespace),
+and :mod:`.contrib_eager` (the TensorFlow 1.x namespace; ``tf.contrib`` with
+:mod:`.contrib_layers`, :mod:`.contrib_data`, :mod:`.contrib_datasets`),
 :mod:`.estimator` (trainer child; :mod:`.sessions`, its patches of TensorFlow's
 session machinery), :mod:`.parameter_server` (ps child),
 :mod:`.peers` (peer watcher child and bounded waits), :mod:`.checkpoints`

@@ -154,6 +154,22 @@ def wrap_model_fn(user_fn):
     return model_fn
 
 
+def made_or_making(call):
+    """``call`` (a bound user input function), taking what it returns as the
+    input or the function that makes it, as the legacy container did: a
+    ``serving_input_fn`` may return ``build_raw_serving_input_receiver_fn(...)``
+    itself, an input function an input function."""
+    def input_fn():
+        made = call()
+        if callable(made):
+            with user_code(call.__name__):
+                made = made()
+        return made
+
+    input_fn.__name__ = call.__name__
+    return input_fn
+
+
 def servo_exporter(tf, serving_input_receiver_fn, export_base: str):
     """A LatestExporter named ``Servo`` that writes under ``export_base``
     (``<model_dir>/export/Servo``) instead of the Estimator's model_dir."""
@@ -247,10 +263,10 @@ def train(env: Environment, environ=None, signals: Signals | None = None) -> dic
     module = user_module.load(path, env.code_dir)
     kind = user_module.check(module, program)
     arguments = user_module.InputArguments(env.channel_input_dirs, env.hyperparameters)
-    train_input_fn = arguments.bind(module.train_input_fn, "train_input_fn")
-    eval_input_fn = arguments.bind(module.eval_input_fn, "eval_input_fn")
+    train_input_fn = made_or_making(arguments.bind(module.train_input_fn, "train_input_fn"))
+    eval_input_fn = made_or_making(arguments.bind(module.eval_input_fn, "eval_input_fn"))
     serving = getattr(module, "serving_input_fn", None)
-    serving_input_fn = arguments.bind(serving, "serving_input_fn") if callable(serving) else None
+    serving_input_fn = made_or_making(arguments.bind(serving, "serving_input_fn")) if callable(serving) else None
 
     settings = spec_settings(env.hyperparameters)
     config_kwargs = run_config_kwargs(env.hyperparameters)

@@ -8,8 +8,9 @@ TensorFlow 2.15 through :class:`Namespace`:
 
 * a name resolves from ``tf.compat.v1`` first, then from TensorFlow 2
   (sub-modules the same way: ``tf.train`` is ``tf.compat.v1.train``, then
-  ``tf.train``); ``tf.contrib`` offers the pieces the SageMaker legacy
-  examples used (:mod:`.contrib`);
+  ``tf.train``); ``tf.contrib`` offers what the SageMaker scripts of
+  2017-2019 used (:mod:`.contrib`), ``tensorflow.examples`` TF 1's MNIST
+  tutorial reader;
 * TF 1's canned estimators (``tf.estimator.DNNClassifier`` ...) are TF 1's
   classes, so defaults (Adagrad at 0.05, losses summed over the batch) are
   those the 2017 scripts were tuned for; given a Keras optimizer (TF 2
@@ -24,8 +25,10 @@ TensorFlow 2.15 through :class:`Namespace`:
 
 A name that neither has raises :class:`TF1AttributeError` (an
 AttributeError), whose message names it and says what it is: TensorFlow 1.x
-API with no TensorFlow 2.15 equivalent here (a ``tf.contrib`` module of
-TensorFlow 1.x, :data:`CONTRIB_MODULES`, or TF 1's internal paths), or, since
+API (under a ``tf.contrib`` module of TensorFlow 1.x, :data:`CONTRIB_MODULES`,
+or TF 1's internal paths) with no TensorFlow 2.15 equivalent here, saying what
+was checked (only for the names :data:`.contrib.NO_EQUIVALENT` lists), or
+that this container does not map (any other), or, since
 ``tf.compat.v1`` holds the rest of TensorFlow 1.x, a name in neither
 TensorFlow 1.x nor 2.15 (a misspelling: the nearest name there is, if any,
 is suggested). A helper module of the code directory that is Python 2 fails
@@ -49,8 +52,12 @@ import sys
 import types
 
 from ...host import entry_point
+from . import contrib
 
 TF1_HINT = "is TensorFlow 1.x API with no TensorFlow 2.15 equivalent here"
+# TF 1.x API not checked for an equivalent (contrib.NO_EQUIVALENT has those that were).
+UNMAPPED_HINT = ("is TensorFlow 1.x API that this container does not map to TensorFlow 2.15 (not among the "
+                 "tf.contrib names the SageMaker scripts of 2017-2019 used)")
 ADVICE = ("this container runs TensorFlow 1.x code on TensorFlow 2.15 through tf.compat.v1 and the tf.contrib "
           "pieces the SageMaker examples used; write that part in TensorFlow 2 (or tf.compat.v1) spelling")
 NEITHER_HINT = "is in neither TensorFlow 1.x nor TensorFlow 2.15"
@@ -71,6 +78,8 @@ MODULE_PATHS = (
     ("tensorflow.python.estimator", ("module", "tensorflow_estimator.python.estimator")),
     ("tensorflow.contrib.keras.python.keras", ("attribute", "keras")),
     ("tensorflow.contrib.keras", ("attribute", "keras")),
+    ("tensorflow.python.keras._impl.keras.engine.topology", ("attribute", "keras.layers")),  # TF 1.4's spelling
+    ("tensorflow.python.keras._impl.keras", ("attribute", "keras")),
     ("tensorflow.python.keras", ("attribute", "keras")),
     ("tensorflow.contrib.learn.python.learn", ("attribute", "contrib.learn")),
 )
@@ -81,6 +90,8 @@ INTERNAL_PACKAGES = ("python", "core", "tsl", "compiler", "lite", "tools")
 VERSION_NAMES = ("__version__", "__git_version__", "__compiler_version__", "__cxx11_abi_flag__",
                  "__monolithic_build__")
 
+KERAS_OPTIMIZER_ALIASES = (("sgd", "SGD"), ("rmsprop", "RMSprop"), ("adagrad", "Adagrad"), ("adadelta", "Adadelta"),
+                           ("adam", "Adam"), ("adamax", "Adamax"), ("nadam", "Nadam"))
 CANNED_ESTIMATORS = ("DNNClassifier", "DNNRegressor", "LinearClassifier", "LinearRegressor",
                      "DNNLinearCombinedClassifier", "DNNLinearCombinedRegressor", "BaselineClassifier",
                      "BaselineRegressor")
@@ -93,7 +104,7 @@ def is_tf1_only(path: str) -> bool:
     TF 1, or TF 1's internal ``tensorflow.python`` paths); anything else
     would have been in tf.compat.v1."""
     parts = path.split(".")[1:]
-    if parts[:1] == ["python"]:
+    if parts[:1] in (["python"], ["examples"]):  # TF 1's internals; the tutorials its pip package shipped
         return True
     return parts[:1] == ["contrib"] and (len(parts) == 1 or parts[1] in CONTRIB_MODULES)
 
@@ -107,7 +118,10 @@ def missing_phrase(path: str, shown: str, near=()) -> str:
     close = difflib.get_close_matches(leaf, [n for n in near if not n.startswith("_")], n=1, cutoff=0.8)
     nearest = f"{shown.rsplit('.', 1)[0]}.{close[0]}" if close else None
     if is_tf1_only(path):
-        return f"{TF1_HINT}{f', or a misspelling of {nearest}' if nearest else ''} ({ADVICE})"
+        checked = contrib.no_equivalent(path)
+        hint = TF1_HINT if checked else UNMAPPED_HINT
+        return f"{hint}{f', or a misspelling of {nearest}' if nearest else ''} " \
+               f"({f'checked: {checked}; ' if checked else ''}{ADVICE})"
     return f"{NEITHER_HINT}{f' (did you mean {nearest}?)' if nearest else ''}: check the spelling"
 
 
@@ -185,6 +199,8 @@ class Lazy:
 def _extras_for(path: str) -> dict:
     if path == "tensorflow.estimator":
         return {name: Lazy(lambda ns, name=name: canned_estimator(name)) for name in CANNED_ESTIMATORS}
+    if path == "tensorflow.keras.optimizers":  # Keras 2.0's lowercase aliases (TF 1.4's keras._impl)
+        return {alias: Lazy(lambda ns, name=name: getattr(ns, name)) for alias, name in KERAS_OPTIMIZER_ALIASES}
     if path == "tensorflow.python":  # the MODULE_PATHS of TF 1's internals, reached as attributes
         return {"estimator": Lazy(lambda ns: importlib.import_module("tensorflow_estimator.python.estimator")),
                 "keras": Lazy(lambda ns: namespace().keras)}
@@ -200,12 +216,12 @@ def namespace() -> Namespace:
     if "root" not in _cache:
         import tensorflow as tf  # noqa: PLC0415
 
-        from . import contrib  # noqa: PLC0415
-
         internals = Lazy(lambda root: Namespace("tensorflow.python", [importlib.import_module("tensorflow.python")],
                                                 extras=_extras_for("tensorflow.python")))
         _cache["root"] = Namespace("tensorflow", [tf.compat.v1, tf],
-                                   extras={"contrib": Lazy(contrib.build), "python": internals})
+                                   extras={"contrib": Lazy(lambda root: contrib.build(root, Namespace, Lazy)),
+                                           "examples": Lazy(lambda root: contrib.examples(Namespace)),
+                                           "python": internals})
     return _cache["root"]
 
 
