@@ -37,6 +37,7 @@ import tempfile
 import threading
 
 from ..archives import tarball
+from ..core import recordio
 from . import locks
 from ..storage import transfer
 from ..host import submit_dir
@@ -44,6 +45,7 @@ from .cluster import LocalCluster
 from ..errors import TrainingError
 from ..core.hyperparameters import decode_value
 from .checkpoints import HostCheckpoints
+from .pipes import Feed, PipeFeeds
 from .progress import Log, Transfer
 from .request import SCRIPT, RequestError, TrainingRequest
 from .embedded_s3 import overlay
@@ -114,6 +116,12 @@ def check(request: TrainingRequest, region: str, client_factory) -> dict:
             what = "objects under" if channel.is_s3 else "files in"
             raise RequestError(f"{channel.field}: there are no {what} {channel.uri} "
                                f"(channel {channel.name!r} would be empty).")
+        if channel.input_mode == "Pipe" and channel.record_wrapper == "RecordIO":
+            large = next((e for e in entries if e.size > recordio.MAX_LENGTH), None)
+            if large is not None:
+                raise RequestError(f"{channel.field}: {large.source} is {large.size} bytes; RecordWrapperType "
+                                   f"RecordIO wraps an object of at most {recordio.MAX_LENGTH} bytes (RecordIO's "
+                                   "29-bit length): split it, or use RecordWrapperType None.")
         if channel.distribution == "ShardedByS3Key" and len(entries) < request.instance_count:
             raise RequestError(f"{channel.field}: ShardedByS3Key over {request.instance_count} instances "
                                f"needs at least as many objects; {channel.uri} has {len(entries)}.")
@@ -203,6 +211,18 @@ def _stop_on_signals():
             signal.signal(signum, old)
 
 
+def is_sharded(channel, hosts: list) -> bool:
+    return channel.distribution == "ShardedByS3Key" and len(hosts) > 1
+
+
+def shares(channel, entries: list, hosts: list) -> dict:
+    """The objects each host gets: all of them, or with ``ShardedByS3Key`` on
+    several hosts the i-th object (in key order) to host i mod N."""
+    if is_sharded(channel, hosts):
+        return {host: entries[i::len(hosts)] for i, host in enumerate(hosts)}
+    return {host: list(entries) for host in hosts}
+
+
 class LocalJob:
     """One training job: prepare the hosts, run them, pack, upload; ``describe()`` at any time."""
 
@@ -219,6 +239,7 @@ class LocalJob:
         self.listings = dict(listings or {})
         self.cluster: _Cluster | None = None
         self.checkpoints: HostCheckpoints | None = None
+        self.pipes = PipeFeeds([])
         self.undelivered: list[str] = []  # artifacts that did not reach their destination
         self.client = S3Clients(region, self.s3_environ)
 
@@ -273,12 +294,18 @@ class LocalJob:
         if localize_code:
             self._localize_code(cluster, submit)
         self.state.enter("Downloading", "Downloading input data")
+        feeds = []
         for channel in request.channels:
             entries = self.listings.get(channel.name)
             if entries is None:
                 entries = self.listings[channel.name] = transfer.list_files(
                     channel.uri, self.region, what=channel.field, client=self.client() if channel.is_s3 else None)
-            self._download_channel(cluster, channel, entries)
+            if channel.input_mode == "Pipe":
+                feeds.extend(self._pipe_feeds(cluster, channel, entries))
+            else:  # File, and FastFile (run as File)
+                self._download_channel(cluster, channel, entries)
+        self.pipes = PipeFeeds(feeds)
+        self.pipes.prepare()
         if request.checkpoint is not None:  # CheckpointConfig: S3Uri into every host's LocalPath
             self.checkpoints = HostCheckpoints(request.checkpoint, [cluster.base_dir(h) for h in cluster.hosts],
                                                self.client(), self.log)
@@ -305,20 +332,34 @@ class LocalJob:
         dirs = {h: os.path.join(cluster.base_dir(h), "input", "data", channel.name) for h in hosts}
         for path in dirs.values():
             os.makedirs(path, exist_ok=True)
-        sharded = channel.distribution == "ShardedByS3Key" and len(hosts) > 1
-        # sharded: each host its share, objects dealt in key order; else once into the first host
-        pairs = [(entry, os.path.join(dirs[hosts[i % len(hosts)] if sharded else hosts[0]],
-                                      *entry.relative.split("/")))
-                 for i, entry in enumerate(entries)]
+        sharded = is_sharded(channel, hosts)  # else once into the first host, then copied
+        dealt = shares(channel, entries, hosts) if sharded else {hosts[0]: entries}
+        pairs = [(entry, os.path.join(dirs[host], *entry.relative.split("/")))
+                 for host, share in dealt.items() for entry in share]
         where = "" if channel.is_s3 else " (local path)"
         with Transfer(self.log, f"channel {channel.name} <- {channel.uri}{where}",
                       sum(e.size for e, _ in pairs), len(pairs)) as progress:
             for entry, target in pairs:
                 transfer.fetch(entry, target, self.region, what=channel.field,
-                              client=self.client() if channel.is_s3 else None, progress=progress)
+                               client=self.client() if channel.is_s3 else None, progress=progress)
         if not sharded:
             for host in hosts[1:]:
                 shutil.copytree(dirs[hosts[0]], dirs[host], dirs_exist_ok=True)
+
+    def _pipe_feeds(self, cluster: _Cluster, channel, entries: list) -> list:
+        """Pipe mode: a feeder per host of this channel (pipes.py), nothing downloaded."""
+        client = self.client() if channel.is_s3 else None
+
+        def read(entry):
+            return transfer.read_chunks(entry, self.region, what=channel.field, client=client)
+
+        where = "" if channel.is_s3 else " (local path)"
+        self.log(f"channel {channel.name} <- {channel.uri}{where}: Pipe mode, FIFOs {channel.name}_0, "
+                 f"{channel.name}_1, ... in every host's input/data")
+        return [Feed(os.path.join(cluster.base_dir(host), "input", "data"), channel.name, share, read,
+                     recordio_wrap=channel.record_wrapper == "RecordIO", label=f"{host} {channel.name}",
+                     log=self.log, on_error=lambda reason: cluster.stop())
+                for host, share in shares(channel, entries, cluster.hosts).items()]
 
     # -- running ----------------------------------------------------------------
     def run(self) -> dict:
@@ -337,9 +378,16 @@ class LocalJob:
                      f"in {self.work_dir}, framework {self.request.framework}")
             if self.checkpoints is not None:
                 self.checkpoints.start()
-            result = cluster.run(max_run=remaining, out=sys.stderr, err=sys.stderr)
+            self.pipes.start()
+            try:
+                result = cluster.run(max_run=remaining, out=sys.stderr, err=sys.stderr)
+            finally:  # the hosts have ended: no reader is left, whatever a feeder waits for
+                self.pipes.stop()
             outcome = result.outcome
             with _stop_on_signals():
+                if self.pipes.error is not None:  # the hosts were stopped for it
+                    state.failed(self.pipes.error)
+                    return self.describe()
                 if self.checkpoints is not None:  # up once more, whatever the end
                     self.checkpoints.finish(job_succeeded=outcome.failure is None)
                 if outcome.failure is not None:
