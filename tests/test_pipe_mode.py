@@ -168,3 +168,21 @@ def test_an_object_deleted_before_its_epoch_fails_the_job(tmp_path, s3, s3_bucke
     reason = description["FailureReason"]
     assert reason.startswith("ClientError: ") and f"s3://{bucket}/data/b.bin" in reason, reason
     assert "feeding Pipe-mode channel 'training', training_1 of algo-1" in reason, reason
+
+
+def test_max_runtime_ends_a_job_whose_reader_holds_a_full_fifo(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "big.bin").write_bytes(os.urandom(4 << 20))
+    script = """
+        import os, threading
+        with open(os.path.join(os.environ["SM_INPUT_DIR"], "data", "training_0"), "rb") as f:
+            print(f"read {len(f.read(10))} bytes, holding the FIFO", flush=True)
+            threading.Event().wait()
+    """
+    body = _pipe_job(tmp_path, script, {"training": str(data)}, "pipe-max-run")
+    body["StoppingCondition"]["MaxRuntimeInSeconds"] = 3
+    proc, description, work = _run(tmp_path, body, timeout=90)
+    assert description["TrainingJobStatus"] == "Stopped", explain(proc)
+    assert "read 10 bytes, holding the FIFO" in proc.stderr
+    assert not [n for n in os.listdir(work / "algo-1" / "input" / "data") if n.startswith("training_")]
