@@ -186,3 +186,25 @@ def test_max_runtime_ends_a_job_whose_reader_holds_a_full_fifo(tmp_path):
     assert description["TrainingJobStatus"] == "Stopped", explain(proc)
     assert "read 10 bytes, holding the FIFO" in proc.stderr
     assert not [n for n in os.listdir(work / "algo-1" / "input" / "data") if n.startswith("training_")]
+
+
+def test_requests_pipe_mode_cannot_serve_are_refused_before_anything_starts(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    with open(data / "huge.bin", "wb") as f:  # sparse: one byte over RecordIO's 29-bit length
+        f.truncate(1 << 29)
+    body = _pipe_job(tmp_path, "print('never runs')", {"training": str(data)}, "pipe-huge",
+                     training={"RecordWrapperType": "RecordIO"})
+    proc, description, work = _run(tmp_path, body, timeout=60)
+    assert proc.returncode == 2, explain(proc)
+    assert (f"InputDataConfig[0].DataSource.S3DataSource.S3Uri: {data / 'huge.bin'} is 536870912 bytes; "
+            "RecordWrapperType RecordIO wraps an object of at most 536870911 bytes") in proc.stderr
+    assert not (work / "algo-1").exists()
+
+    (data / "huge.bin").unlink()
+    (data / "x.bin").write_bytes(b"x")
+    body = _pipe_job(tmp_path, "print('never runs')", {"training": str(data)}, "pipe-prepare")
+    proc, _ = run_local(["--request", write_request(tmp_path, body), "--framework", "script", "--prepare-only",
+                         "--work-dir", str(tmp_path / "prepared")], timeout=60)
+    assert proc.returncode == 2, explain(proc)
+    assert "--prepare-only cannot deliver Pipe-mode channels (training)" in proc.stderr

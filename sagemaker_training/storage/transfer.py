@@ -5,8 +5,9 @@ submit dir (submit_dir.py), local mode's channels and artifacts and the
 TensorFlow checkpoint mirror all go through it. Listing (:func:`list_files`,
 :func:`list_prefix`), downloading (:func:`fetch`, :func:`download_file`,
 :func:`download_prefix`, each with an optional ``progress(nbytes)``
-callback), streaming one file's content in chunks (:func:`read_chunks`), uploading (:func:`store`, :func:`upload_file`,
-:func:`upload_directory`) and mirroring a directory (:func:`sync_directory`).
+callback), streaming one file's content in chunks (:func:`read_chunks`),
+uploading (:func:`store`, :func:`upload_file`, :func:`upload_directory`) and
+mirroring a directory (:func:`sync_directory`).
 One rule (:func:`relative_parts`) refuses, naming it, a key that would land
 outside its destination. The client, its configuration from the environment
 and the translation of boto3's errors into ours live in s3_connection.py.
