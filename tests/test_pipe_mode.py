@@ -117,10 +117,12 @@ def test_a_reader_that_never_opens_or_stops_early_still_ends_the_job(tmp_path):
     (data / "big.bin").write_bytes(os.urandom(4 << 20))  # more than a FIFO holds: the feeder is mid-write
     (data / "small.bin").write_bytes(b"small")
     script = """
-        import os
+        import os, time
         data = os.path.join(os.environ["SM_INPUT_DIR"], "data")
         with open(os.path.join(data, "early_0"), "rb") as f:
             head = f.read(10)
+        while not os.path.exists(os.path.join(data, "early_1")):  # made once the feeder sees the close,
+            time.sleep(0.01)                                        # as a PipeModeDataset waits for it
         with open(os.path.join(data, "early_1"), "rb") as f:  # the next epoch comes whole
             size = len(f.read())
         print(f"read {len(head)} bytes of early_0, {size} of early_1; never opened idle_0", flush=True)

@@ -221,3 +221,14 @@ def test_legacy_estimator_fn_module_reads_pipe_channels_and_exports(tmp_path, s3
     servo = work / "algo-1" / "model" / "export" / "Servo"
     exported = [name for name in os.listdir(servo) if (servo / name / "saved_model.pb").exists()]
     assert len(exported) == 1, os.listdir(servo)
+
+
+def test_benchmark_prints_each_epochs_reading(tmp_path, job, capsys):
+    job.channels({"training": "Pipe"})
+    job.feed("training", {"a.txt": b"ab\ncd\nef\n"})
+    dataset = PipeModeDataset("training", record_format="TextLine", benchmark=True, benchmark_records_interval=2,
+                              **job.dirs)
+    assert _read(dataset) == [b"ab", b"cd", b"ef"]
+    out = capsys.readouterr().out
+    assert "PipeModeDataset training_0: 2 records, 4 bytes\n" in out
+    assert "PipeModeDataset training_0: 3 records, 6 bytes read in " in out and " MB/s)" in out

@@ -9,7 +9,9 @@ through the platform's steps:
 1. a base dir per host (``algo-1`` ... ``algo-N``) with the three config
    files, written once;
 2. every channel (an S3 prefix or a local path) downloaded into every host's
-   ``input/data/<channel>`` (``ShardedByS3Key``: each host its share);
+   ``input/data/<channel>`` (``ShardedByS3Key``: each host its share); a
+   Pipe-mode channel instead gets its FIFOs ``input/data/<channel>_<epoch>``,
+   fed while the hosts run (pipes.py);
 3. every host's ``train`` as a real process tree (cluster.py), one failing
    stops the others, MaxRuntimeInSeconds stops them all;
 4. ``CheckpointConfig``: every host's checkpoint dir restored from its
@@ -357,7 +359,7 @@ class LocalJob:
         self.log(f"channel {channel.name} <- {channel.uri}{where}: Pipe mode, FIFOs {channel.name}_0, "
                  f"{channel.name}_1, ... in every host's input/data")
         return [Feed(os.path.join(cluster.base_dir(host), "input", "data"), channel.name, share, read,
-                     recordio_wrap=channel.record_wrapper == "RecordIO", label=f"{host} {channel.name}",
+                     recordio_wrap=channel.record_wrapper == "RecordIO", host=host,
                      log=self.log, on_error=lambda reason: cluster.stop())
                 for host, share in shares(channel, entries, cluster.hosts).items()]
 

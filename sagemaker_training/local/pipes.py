@@ -48,13 +48,14 @@ class Feed:
     is called once if the feeding fails."""
 
     def __init__(self, data_dir: str, channel: str, entries: list, read, *, recordio_wrap: bool = False,
-                 label: str = "", log=None, on_error=None):
+                 host: str = "algo-1", log=None, on_error=None):
         self.data_dir = data_dir
         self.channel = channel
         self.entries = list(entries)
         self.read = read
         self.recordio_wrap = recordio_wrap
-        self.label = label or channel
+        self.host = host
+        self.label = f"{host} {channel}"
         self.log = log or (lambda text: None)
         self.on_error = on_error or (lambda reason: None)
         self.epoch = 0
@@ -109,7 +110,7 @@ class Feed:
     def _failed(self, exc: Exception) -> None:
         detail = exc.reason() if isinstance(exc, TrainingError) else f"PlatformError: {type(exc).__name__}: {exc}"
         self.error = (f"{detail.splitlines()[0].rstrip('.')} (feeding Pipe-mode channel {self.channel!r}, "
-                      f"{fifo_name(self.channel, self.epoch)} of {self.label.split()[0]})")
+                      f"{fifo_name(self.channel, self.epoch)} of {self.host})")
         self.log(f"pipe {self.label}: {self.error}")
         self.on_error(self.error)
 
