@@ -8,6 +8,7 @@
 | ``job.py`` | one whole job: checks, its claim on name/output and work dir, hosts, channels, artifacts |
 | ``state.py`` | the job's state machine, and DescribeTrainingJob as a function of it |
 | ``checkpoints.py`` | ``CheckpointConfig``: ``LocalPath`` per host, restored from and synced to ``S3Uri`` |
+| ``channels.py`` | the channels: listed and checked before the start, then downloaded (File, FastFile) or fed (Pipe); ``ShardedByS3Key`` shares |
 | ``pipes.py`` | Pipe mode: every host's FIFOs ``<channel>_<epoch>`` fed from the channel's objects, released at the end |
 | ``cluster.py`` | several hosts of one job as real process trees on one machine, their block of ports |
 | ``locks.py`` | ``flock()``s whose files are removed on release |

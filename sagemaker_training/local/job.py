@@ -39,15 +39,14 @@ import tempfile
 import threading
 
 from ..archives import tarball
-from ..core import recordio
-from . import locks
+from . import channels, locks
 from ..storage import transfer
 from ..host import submit_dir
 from .cluster import LocalCluster
 from ..errors import TrainingError
 from ..core.hyperparameters import decode_value
 from .checkpoints import HostCheckpoints
-from .pipes import Feed, PipeFeeds
+from .pipes import PipeFeeds
 from .progress import Log, Transfer
 from .request import SCRIPT, RequestError, TrainingRequest
 from .embedded_s3 import overlay
@@ -95,39 +94,12 @@ def _check_local_output(path: str, field: str) -> None:
                            "give a writable directory for the artifacts.") from None
 
 
-def _bad(field: str, exc: TrainingError) -> RequestError:
-    """storage's error about ``field`` as a bad request (its message names the field once)."""
-    return RequestError(exc.message if field in exc.message else f"{field}: {exc.message}")
-
-
 def check(request: TrainingRequest, region: str, client_factory) -> dict:
     """Every channel has data, every key lands inside its channel, and the
     output location can take the artifacts; else a RequestError naming the
     field. Returns the channels' listings (channel name -> transfer.Entry list)."""
-    listings = {}
-    for channel in request.channels:
-        if not channel.is_s3 and not os.path.exists(channel.uri):
-            raise RequestError(f"{channel.field}: local path {channel.uri} does not exist.")
-        try:
-            entries = transfer.list_files(channel.uri, region, what=channel.field,
-                                         client=client_factory() if channel.is_s3 else None,
-                                         destination=f"the channel directory input/data/{channel.name}")
-        except TrainingError as exc:
-            raise _bad(channel.field, exc) from None
-        if not entries:
-            what = "objects under" if channel.is_s3 else "files in"
-            raise RequestError(f"{channel.field}: there are no {what} {channel.uri} "
-                               f"(channel {channel.name!r} would be empty).")
-        if channel.input_mode == "Pipe" and channel.record_wrapper == "RecordIO":
-            large = next((e for e in entries if e.size > recordio.MAX_LENGTH), None)
-            if large is not None:
-                raise RequestError(f"{channel.field}: {large.source} is {large.size} bytes; RecordWrapperType "
-                                   f"RecordIO wraps an object of at most {recordio.MAX_LENGTH} bytes (RecordIO's "
-                                   "29-bit length): split it, or use RecordWrapperType None.")
-        if channel.distribution == "ShardedByS3Key" and len(entries) < request.instance_count:
-            raise RequestError(f"{channel.field}: ShardedByS3Key over {request.instance_count} instances "
-                               f"needs at least as many objects; {channel.uri} has {len(entries)}.")
-        listings[channel.name] = entries
+    listings = {channel.name: channels.listed(channel, request.instance_count, region, client_factory)
+                for channel in request.channels}
     field = "OutputDataConfig.S3OutputPath"
     buckets = [(field, request.output_path)] if transfer.is_s3(request.output_path) else []
     if not buckets:
@@ -138,7 +110,7 @@ def check(request: TrainingRequest, region: str, client_factory) -> dict:
         try:
             transfer.check_bucket(uri, region, what=field, client=client_factory())
         except TrainingError as exc:
-            raise _bad(field, exc) from None
+            raise channels.bad_request(field, exc) from None
     return listings
 
 
@@ -168,7 +140,7 @@ def claim(request: TrainingRequest, work_dir: str, region: str, s3_environ: dict
         try:
             existing = _existing_artifacts(request, region, client_factory)
         except TrainingError as exc:
-            raise _bad("OutputDataConfig.S3OutputPath", exc) from None
+            raise channels.bad_request("OutputDataConfig.S3OutputPath", exc) from None
         if existing:
             raise RequestError(f"{in_use} (its artifacts are there: {', '.join(existing[:3])}), or remove them.")
         os.makedirs(work_dir, exist_ok=True)
@@ -211,18 +183,6 @@ def _stop_on_signals():
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
-
-
-def is_sharded(channel, hosts: list) -> bool:
-    return channel.distribution == "ShardedByS3Key" and len(hosts) > 1
-
-
-def shares(channel, entries: list, hosts: list) -> dict:
-    """The objects each host gets: all of them, or with ``ShardedByS3Key`` on
-    several hosts the i-th object (in key order) to host i mod N."""
-    if is_sharded(channel, hosts):
-        return {host: entries[i::len(hosts)] for i, host in enumerate(hosts)}
-    return {host: list(entries) for host in hosts}
 
 
 class LocalJob:
@@ -302,10 +262,11 @@ class LocalJob:
             if entries is None:
                 entries = self.listings[channel.name] = transfer.list_files(
                     channel.uri, self.region, what=channel.field, client=self.client() if channel.is_s3 else None)
+            client = self.client() if channel.is_s3 else None
             if channel.input_mode == "Pipe":
-                feeds.extend(self._pipe_feeds(cluster, channel, entries))
+                feeds.extend(channels.pipe_feeds(cluster, channel, entries, self.region, client, self.log))
             else:  # File, and FastFile (run as File)
-                self._download_channel(cluster, channel, entries)
+                channels.download(cluster, channel, entries, self.region, client, self.log)
         self.pipes = PipeFeeds(feeds)
         self.pipes.prepare()
         if request.checkpoint is not None:  # CheckpointConfig: S3Uri into every host's LocalPath
@@ -328,40 +289,6 @@ class LocalJob:
                                                    self.region, what=what, client=self.client())
             for host in cluster.hosts:
                 submit_dir.fetch_submit_dir(source, os.path.join(cluster.base_dir(host), "code"), self.region)
-
-    def _download_channel(self, cluster: _Cluster, channel, entries: list) -> None:
-        hosts = cluster.hosts
-        dirs = {h: os.path.join(cluster.base_dir(h), "input", "data", channel.name) for h in hosts}
-        for path in dirs.values():
-            os.makedirs(path, exist_ok=True)
-        sharded = is_sharded(channel, hosts)  # else once into the first host, then copied
-        dealt = shares(channel, entries, hosts) if sharded else {hosts[0]: entries}
-        pairs = [(entry, os.path.join(dirs[host], *entry.relative.split("/")))
-                 for host, share in dealt.items() for entry in share]
-        where = "" if channel.is_s3 else " (local path)"
-        with Transfer(self.log, f"channel {channel.name} <- {channel.uri}{where}",
-                      sum(e.size for e, _ in pairs), len(pairs)) as progress:
-            for entry, target in pairs:
-                transfer.fetch(entry, target, self.region, what=channel.field,
-                               client=self.client() if channel.is_s3 else None, progress=progress)
-        if not sharded:
-            for host in hosts[1:]:
-                shutil.copytree(dirs[hosts[0]], dirs[host], dirs_exist_ok=True)
-
-    def _pipe_feeds(self, cluster: _Cluster, channel, entries: list) -> list:
-        """Pipe mode: a feeder per host of this channel (pipes.py), nothing downloaded."""
-        client = self.client() if channel.is_s3 else None
-
-        def read(entry):
-            return transfer.read_chunks(entry, self.region, what=channel.field, client=client)
-
-        where = "" if channel.is_s3 else " (local path)"
-        self.log(f"channel {channel.name} <- {channel.uri}{where}: Pipe mode, FIFOs {channel.name}_0, "
-                 f"{channel.name}_1, ... in every host's input/data")
-        return [Feed(os.path.join(cluster.base_dir(host), "input", "data"), channel.name, share, read,
-                     recordio_wrap=channel.record_wrapper == "RecordIO", host=host,
-                     log=self.log, on_error=lambda reason: cluster.stop())
-                for host, share in shares(channel, entries, cluster.hosts).items()]
 
     # -- running ----------------------------------------------------------------
     def run(self) -> dict:
