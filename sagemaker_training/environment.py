@@ -14,15 +14,16 @@ User scripts can use it too::
 
 from __future__ import annotations
 
-import json
 import os
 
+from . import params
+from .core import guarded_json
 from .core import hyperparameters as hp
 from .core import settings
 from .errors import ClientError, remember_secret_hyperparameters
 
-DEFAULT_BASE_DIR = "/opt/ml"
-BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
+DEFAULT_BASE_DIR = params.BASE_DIR
+BASE_DIR_ENV = params.BASE_DIR_ENV
 
 
 def base_dir_from(environ=None) -> str:
@@ -45,15 +46,12 @@ def _load_json(path: str, what: str):
         raise ClientError(f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
                           "save the file as UTF-8.") from None
     try:
-        value = json.loads(text)
-        deep = hp.too_deep(value)
-    except RecursionError:
-        deep = True
+        return guarded_json.loads(text)
     except ValueError as exc:
         raise ClientError(f"{name} is not valid JSON ({exc}): fix the file.") from None
-    if deep:
-        raise ClientError(f"{name} nests JSON more than {hp.MAX_NESTING} levels deep: flatten the file.")
-    return value
+    except guarded_json.TooDeep:
+        raise ClientError(f"{name} nests JSON more than {guarded_json.MAX_NESTING} levels deep: "
+                          "flatten the file.") from None
 
 
 def check_text(where: str, value) -> None:
@@ -208,7 +206,7 @@ class Environment:
 
     @property
     def user_entry_point(self) -> str | None:
-        return self.setting("sagemaker_program")
+        return self.setting(params.PROGRAM)
 
     @property
     def module_name(self) -> str | None:
@@ -219,21 +217,19 @@ class Environment:
 
     @property
     def module_dir(self) -> str | None:
-        return self.setting("sagemaker_submit_directory")
+        return self.setting(params.SUBMIT_DIRECTORY)
 
     @property
     def job_name(self) -> str | None:
-        return self.setting("sagemaker_job_name") or self._environ.get("TRAINING_JOB_NAME")
+        return self.setting(params.JOB_NAME) or self._environ.get("TRAINING_JOB_NAME")
 
     @property
     def region(self) -> str | None:
-        return self.setting("sagemaker_region") or self._environ.get("AWS_REGION") or self._environ.get(
-            "AWS_DEFAULT_REGION"
-        )
+        return params.region_from(self._environ, self.setting(params.REGION), default=None)
 
     @property
     def log_level(self) -> int:
-        level = self.setting("sagemaker_container_log_level")
+        level = self.setting(params.LOG_LEVEL)
         try:
             return int(level)
         except (TypeError, ValueError):

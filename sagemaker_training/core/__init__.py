@@ -7,4 +7,5 @@
 | ``settings.py`` | the one reader of the ``SAGEMAKER_*`` numeric knobs |
 | ``recordio.py`` | MXNet's RecordIO framing, written and read in bounded memory (Pipe mode's ``RecordIO`` wrapper) |
 | ``hyperparameters.py`` | decoding both client encodings, splitting, rendering |
+| ``guarded_json.py`` | the one JSON reader for outside input (nesting bounded) |
 """

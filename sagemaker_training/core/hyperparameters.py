@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import json
 
+from .. import params
 from ..errors import ClientError
+from . import guarded_json
+from .guarded_json import MAX_NESTING, _children, too_deep  # noqa: F401 - read through hyperparameters
 
 TOOLKIT_PREFIX = "sagemaker_"
 
@@ -29,44 +32,21 @@ TUNING_KEYS = ("_tuning_objective_metric",)
 
 # Defaults of the toolkit's own (sagemaker_*) settings.
 TOOLKIT_DEFAULTS = {
-    "sagemaker_program": None,
-    "sagemaker_submit_directory": None,
-    "sagemaker_region": None,
-    "sagemaker_job_name": None,
-    "sagemaker_container_log_level": 20,
-    "sagemaker_enable_cloudwatch_metrics": False,
-    "sagemaker_requirements": "requirements.txt",
-    "sagemaker_parameter_server_enabled": False,
-    "sagemaker_mpi_enabled": False,
-    "sagemaker_multi_worker_mirrored_strategy_enabled": False,
+    params.PROGRAM: None,
+    params.SUBMIT_DIRECTORY: None,
+    params.REGION: None,
+    params.JOB_NAME: None,
+    params.LOG_LEVEL: 20,
+    params.CLOUDWATCH_METRICS: False,
+    params.REQUIREMENTS: "requirements.txt",
+    params.PARAMETER_SERVER: False,
+    params.MPI_ENABLED: False,
+    params.MULTI_WORKER_MIRRORED: False,
 }
 
 
-# JSON deeper than this (a config file, a hyperparameter's value) is refused:
-# far beyond any real configuration, and well inside what Python's recursive
-# JSON encoder and decoder can take.
-MAX_NESTING = 100
-
 # Toolkit settings that name a file, a module or a location: strings only.
-_STRING_SETTINGS = ("sagemaker_program", "sagemaker_submit_directory", "sagemaker_requirements", "sagemaker_region")
-
-
-def _children(value):
-    if isinstance(value, dict):
-        return [*value.keys(), *value.values()]
-    return value if isinstance(value, list) else ()
-
-
-def too_deep(value, limit: int = MAX_NESTING) -> bool:
-    """Whether lists and objects nest more than ``limit`` levels in ``value``."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth >= limit:
-                return True
-            stack.extend((child, depth + 1) for child in _children(item))
-    return False
+_STRING_SETTINGS = (params.PROGRAM, params.SUBMIT_DIRECTORY, params.REQUIREMENTS, params.REGION)
 
 
 def strings(value):
@@ -88,16 +68,12 @@ def decode_value(key: str, raw):
     if not isinstance(raw, str) or key.startswith("_"):
         return raw
     try:
-        value = json.loads(raw)
-        deep = too_deep(value)
-    except RecursionError:
-        deep = True
+        return guarded_json.loads(raw)
     except ValueError:
         return raw
-    if deep:
+    except guarded_json.TooDeep:
         raise ClientError(f"hyperparameter {key[:60]!r} is JSON nested more than {MAX_NESTING} levels deep: "
-                          "flatten its value.")
-    return value
+                          "flatten its value.") from None
 
 
 def decode(raw: dict) -> dict:

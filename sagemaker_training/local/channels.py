@@ -1,12 +1,10 @@
-"""A local job's channels: listed and checked before it starts, then onto every host.
+"""A local job's channels onto its hosts, as their input mode says.
 
-:func:`listed` lists a channel (an S3 prefix or a local path) through
-storage and checks it as the API would (a RequestError naming the field).
-Then each channel reaches the hosts as its input mode says: File (and
-FastFile, run as File) downloaded into every host's ``input/data/<channel>``
-(:func:`download`), Pipe fed as FIFOs while the hosts run
-(:func:`pipe_feeds`, pipes.py). ``ShardedByS3Key`` deals the objects the
-same way in both (:func:`shares`).
+Each channel (listed and checked by preflight.py) reaches the hosts as its
+input mode says: File (and FastFile, run as File) downloaded into every
+host's ``input/data/<channel>`` (:func:`download`), Pipe fed as FIFOs while
+the hosts run (:func:`pipe_feeds`, pipes.py). ``ShardedByS3Key`` deals the
+objects the same way in both (:func:`shares`).
 """
 
 from __future__ import annotations
@@ -14,45 +12,9 @@ from __future__ import annotations
 import os
 import shutil
 
-from ..core import recordio
-from ..errors import TrainingError
 from ..storage import transfer
 from .pipes import Feed
 from .progress import Transfer
-from .request import RequestError
-
-
-def bad_request(field: str, exc: TrainingError) -> RequestError:
-    """storage's error about ``field`` as a bad request (its message names the field once)."""
-    return RequestError(exc.message if field in exc.message else f"{field}: {exc.message}")
-
-
-def listed(channel, instance_count: int, region: str, client_factory) -> list:
-    """The channel's files (transfer.Entry, in key order), checked: there are
-    some, every key lands inside the channel, a ShardedByS3Key channel has an
-    object for every host, a RecordIO-wrapped Pipe channel none too long."""
-    if not channel.is_s3 and not os.path.exists(channel.uri):
-        raise RequestError(f"{channel.field}: local path {channel.uri} does not exist.")
-    try:
-        entries = transfer.list_files(channel.uri, region, what=channel.field,
-                                      client=client_factory() if channel.is_s3 else None,
-                                      destination=f"the channel directory input/data/{channel.name}")
-    except TrainingError as exc:
-        raise bad_request(channel.field, exc) from None
-    if not entries:
-        what = "objects under" if channel.is_s3 else "files in"
-        raise RequestError(f"{channel.field}: there are no {what} {channel.uri} "
-                           f"(channel {channel.name!r} would be empty).")
-    if channel.input_mode == "Pipe" and channel.record_wrapper == "RecordIO":
-        large = next((e for e in entries if e.size > recordio.MAX_LENGTH), None)
-        if large is not None:
-            raise RequestError(f"{channel.field}: {large.source} is {large.size} bytes; RecordWrapperType "
-                               f"RecordIO wraps an object of at most {recordio.MAX_LENGTH} bytes (RecordIO's "
-                               "29-bit length): split it, or use RecordWrapperType None.")
-    if channel.distribution == "ShardedByS3Key" and len(entries) < instance_count:
-        raise RequestError(f"{channel.field}: ShardedByS3Key over {instance_count} instances "
-                           f"needs at least as many objects; {channel.uri} has {len(entries)}.")
-    return entries
 
 
 def is_sharded(channel, hosts: list) -> bool:

@@ -1,9 +1,6 @@
 """One training job on this machine, as the platform runs it (CONTRACT.md section 6).
 
-:func:`check` looks at everything the job will read or write before
-anything starts (a RequestError names what is wrong); :func:`claim` makes
-the job the only one using its artifact destination and its work dir; then
-:class:`LocalJob` drives a :class:`~sagemaker_training.local.state.JobState`
+:class:`LocalJob` (once preflight.py's ``check`` and ``claim`` have passed) drives a :class:`~sagemaker_training.local.state.JobState`
 through the platform's steps:
 
 1. a base dir per host (``algo-1`` ... ``algo-N``) with the three config
@@ -30,7 +27,6 @@ variables. Nothing here reads or changes this process's os.environ for S3.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import signal
@@ -39,116 +35,19 @@ import tempfile
 import threading
 
 from ..archives import tarball
-from . import channels, locks
+from . import channels
 from ..storage import transfer
 from ..host import submit_dir
 from .cluster import LocalCluster
+from .. import params
 from ..errors import TrainingError
-from ..core.hyperparameters import decode_value
+from ..storage.uri import is_prefix
 from .checkpoints import HostCheckpoints
 from .pipes import PipeFeeds
 from .progress import Log, Transfer
-from .request import SCRIPT, RequestError, TrainingRequest
-from .embedded_s3 import overlay
+from .preflight import S3Clients
+from .request import SCRIPT, TrainingRequest
 from .state import JobState, arn, describe, now
-
-_LOCK_DIR = f"sagemaker-training-local-{os.getuid()}"  # under the temp dir: who holds which destination
-
-
-def s3_client(region: str, s3_environ: dict | None):
-    """A client for this job: the variables it was given over this process's environment."""
-    return transfer.s3_client(region, environ=overlay(s3_environ) if s3_environ else None)
-
-
-class S3Clients:
-    """``client = S3Clients(region, s3_environ)``: ``client()`` is one job's S3
-    client, made on first use (a job with no S3 never imports boto3)."""
-
-    def __init__(self, region: str, s3_environ: dict | None):
-        self.region, self.s3_environ = region, s3_environ
-        self._client = None
-
-    def __call__(self):
-        if self._client is None:
-            self._client = s3_client(self.region, self.s3_environ)
-        return self._client
-
-
-# ---------------------------------------------------------------------------
-# Before anything starts
-
-
-def _check_local_output(path: str, field: str) -> None:
-    """A local S3OutputPath must be a directory that can be made and written."""
-    if os.path.lexists(path) and not os.path.isdir(path):
-        raise RequestError(f"{field}: {path} exists and is not a directory: give a directory for the artifacts.")
-    existing = path
-    while not os.path.lexists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise RequestError(f"{field}: {path} cannot be created: {existing} is not a directory.")
-    try:  # the one reliable test: make a folder there (and remove it)
-        os.rmdir(tempfile.mkdtemp(prefix=".sagemaker-local-probe-", dir=existing))
-    except OSError as exc:
-        raise RequestError(f"{field}: nothing can be written under {existing} ({exc.strerror}): "
-                           "give a writable directory for the artifacts.") from None
-
-
-def check(request: TrainingRequest, region: str, client_factory) -> dict:
-    """Every channel has data, every key lands inside its channel, and the
-    output location can take the artifacts; else a RequestError naming the
-    field. Returns the channels' listings (channel name -> transfer.Entry list)."""
-    listings = {channel.name: channels.listed(channel, request.instance_count, region, client_factory)
-                for channel in request.channels}
-    field = "OutputDataConfig.S3OutputPath"
-    buckets = [(field, request.output_path)] if transfer.is_s3(request.output_path) else []
-    if not buckets:
-        _check_local_output(request.output_path, field)
-    if request.checkpoint is not None:
-        buckets.append(("CheckpointConfig.S3Uri", request.checkpoint.s3_uri))
-    for field, uri in buckets:
-        try:
-            transfer.check_bucket(uri, region, what=field, client=client_factory())
-        except TrainingError as exc:
-            raise channels.bad_request(field, exc) from None
-    return listings
-
-
-def _existing_artifacts(request: TrainingRequest, region: str, client_factory) -> list[str]:
-    destination = request.artifact_location("")
-    if transfer.is_s3(destination):
-        return transfer.list_prefix(destination, region, what="OutputDataConfig.S3OutputPath",
-                                   client=client_factory())
-    return sorted(os.listdir(destination)) if os.path.isdir(destination) else []
-
-
-@contextlib.contextmanager
-def claim(request: TrainingRequest, work_dir: str, region: str, s3_environ: dict | None, client_factory):
-    """Hold the job's artifact destination and work dir, as the API holds a
-    job name: a second job with the same name and output path, while the first
-    runs or once it left artifacts there, is refused (ResourceInUse), and so is
-    a second job in a work dir in use. The locks are flock()s, so they end with
-    the process that held them, however it ends."""
-    destination = request.artifact_location("")
-    endpoint = transfer.endpoint_url(overlay(s3_environ)) if transfer.is_s3(destination) else ""
-    digest = hashlib.sha256(f"{endpoint}|{destination}".encode()).hexdigest()[:24]
-    in_use = (f"ResourceInUse: training job {request.job_name!r} already writes to {destination}: "
-              "give this job another TrainingJobName")
-    with contextlib.ExitStack() as held:
-        path = os.path.join(tempfile.gettempdir(), _LOCK_DIR, f"{digest}.lock")
-        held.callback(locks.release, locks.acquire(path, f"{in_use} (it is running)."), path)
-        try:
-            existing = _existing_artifacts(request, region, client_factory)
-        except TrainingError as exc:
-            raise channels.bad_request("OutputDataConfig.S3OutputPath", exc) from None
-        if existing:
-            raise RequestError(f"{in_use} (its artifacts are there: {', '.join(existing[:3])}), or remove them.")
-        os.makedirs(work_dir, exist_ok=True)
-        path = os.path.join(work_dir, ".sagemaker-local.lock")
-        busy = f"ResourceInUse: the work dir {work_dir} is in use by another local job: give another --work-dir."
-        held.callback(locks.release, locks.acquire(path, busy), path)
-        yield
-
 
 # ---------------------------------------------------------------------------
 # The job
@@ -246,12 +145,12 @@ class LocalJob:
                            # --prepare-only's dirs are for containers, where the platform's interface is eth0
                            network_interface_name="eth0" if localize_code else "lo")
         hyperparameters = dict(request.hyperparameters)
-        submit = decode_value("sagemaker_submit_directory", hyperparameters.get("sagemaker_submit_directory"))
+        submit = request.decoded.get(params.SUBMIT_DIRECTORY)
         # a container fetches code from a real S3 itself; a local path or the embedded S3 it could not
         localize_code = localize_code and isinstance(submit, str) and bool(submit) and (
             not transfer.is_s3(submit) or bool(self.s3_environ))
         if localize_code:
-            del hyperparameters["sagemaker_submit_directory"]
+            del hyperparameters[params.SUBMIT_DIRECTORY]
         cluster.write_config(hyperparameters, {c.name: c.data_config() for c in request.channels}, encode=False)
         if localize_code:
             self._localize_code(cluster, submit)
@@ -280,8 +179,8 @@ class LocalJob:
         with tempfile.TemporaryDirectory(prefix="code-", dir=self.work_dir) as scratch:
             source = submit
             if transfer.is_s3(submit):
-                what = "sagemaker_submit_directory"
-                if submit.endswith("/"):
+                what = params.SUBMIT_DIRECTORY
+                if is_prefix(submit):
                     source = os.path.join(scratch, "code")
                     transfer.download_prefix(submit, source, self.region, what=what, client=self.client())
                 else:

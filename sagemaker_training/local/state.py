@@ -13,10 +13,12 @@ from __future__ import annotations
 import datetime
 import threading
 
+from .. import params
 from ..errors import REDACTED, is_secret_name
-from .request import ACCOUNT, TrainingRequest
+from ..storage.uri import as_uri  # noqa: F401 - local mode's callers take it from here
+from .request import TrainingRequest
 
-FAILURE_REASON_LIMIT = 1024
+FAILURE_REASON_LIMIT = params.FAILURE_REASON_LIMIT
 ENDED = ("Completed", "Failed", "Stopped")
 _ECHOED = ("Environment", "VpcConfig", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
            "EnableManagedSpotTraining", "DebugHookConfig", "ProfilerConfig", "ExperimentConfig",
@@ -29,11 +31,6 @@ def now() -> datetime.datetime:
 
 def iso(moment: datetime.datetime | None) -> str | None:
     return moment.isoformat(timespec="milliseconds") if moment else None
-
-
-def as_uri(location: str) -> str:
-    """An s3:// URI as it is; a local path as a file:// URI (as the SDK's local mode shows them)."""
-    return location if location.startswith("s3://") else f"file://{location}"
 
 
 class JobState:
@@ -95,7 +92,7 @@ class JobState:
         self.finish("Completed", "Completed", "Training job completed")
 
     def failed(self, reason: str) -> None:
-        self.failure_reason = reason[:FAILURE_REASON_LIMIT]
+        self.failure_reason = params.failure_reason(reason)
         self.model_location = None
         self.finish("Failed", "Failed", reason.splitlines()[0][:200] if reason else "Training job failed")
 
@@ -117,9 +114,29 @@ def shown(values: dict) -> dict:
 
 
 def arn(request: TrainingRequest, region: str) -> str:
-    role = request.body.get("RoleArn") or ""
-    account = role.split(":")[4] if role.count(":") >= 5 else ACCOUNT
-    return f"arn:aws:sagemaker:{region}:{account}:training-job/{request.job_name.lower()}"
+    return params.training_job_arn(region, request.body.get("RoleArn"), request.job_name)
+
+
+def _state_part(state: JobState, timestamp) -> dict:
+    """What ``state`` decides of a description (the caller holds ``state.lock``)."""
+    part = {"TrainingJobStatus": state.status, "SecondaryStatus": state.secondary}
+    if state.failure_reason:
+        part["FailureReason"] = state.failure_reason
+    if state.started:
+        part["TrainingStartTime"] = timestamp(state.started)
+    if state.ended:
+        part["TrainingEndTime"] = timestamp(state.ended)
+    part["SecondaryStatusTransitions"] = [
+        {k: timestamp(v) if isinstance(v, datetime.datetime) else v for k, v in t.items()}
+        for t in state.transitions]
+    return part
+
+
+def state_part(state: JobState, timestamp=iso) -> dict:
+    """The part of DescribeTrainingJob that the job's state decides (status, secondary status and
+    its transitions, failure reason, training times): what serve stores for a running job."""
+    with state.lock:
+        return _state_part(state, timestamp)
 
 
 def describe(request: TrainingRequest, state: JobState, region: str, timestamp=iso) -> dict:
@@ -130,10 +147,11 @@ def describe(request: TrainingRequest, state: JobState, region: str, timestamp=i
         answer = {"TrainingJobName": request.job_name, "TrainingJobArn": arn(request, region)}
         if state.model_location:
             answer["ModelArtifacts"] = {"S3ModelArtifacts": as_uri(state.model_location)}
-        answer["TrainingJobStatus"] = state.status
-        answer["SecondaryStatus"] = state.secondary
-        if state.failure_reason:
-            answer["FailureReason"] = state.failure_reason
+        part = _state_part(state, timestamp)
+        answer["TrainingJobStatus"] = part["TrainingJobStatus"]
+        answer["SecondaryStatus"] = part["SecondaryStatus"]
+        if "FailureReason" in part:
+            answer["FailureReason"] = part["FailureReason"]
         answer["HyperParameters"] = shown(body.get("HyperParameters", {}))
         answer["AlgorithmSpecification"] = body["AlgorithmSpecification"]
         if body.get("RoleArn"):
@@ -144,14 +162,11 @@ def describe(request: TrainingRequest, state: JobState, region: str, timestamp=i
         answer["ResourceConfig"] = body["ResourceConfig"]
         answer["StoppingCondition"] = {**body["StoppingCondition"], "MaxRuntimeInSeconds": request.max_run}
         answer["CreationTime"] = timestamp(state.created)
-        if state.started:
-            answer["TrainingStartTime"] = timestamp(state.started)
-        if state.ended:
-            answer["TrainingEndTime"] = timestamp(state.ended)
+        for name in ("TrainingStartTime", "TrainingEndTime"):
+            if name in part:
+                answer[name] = part[name]
         answer["LastModifiedTime"] = timestamp(state.ended or now())
-        answer["SecondaryStatusTransitions"] = [
-            {k: timestamp(v) if isinstance(v, datetime.datetime) else v for k, v in t.items()}
-            for t in state.transitions]
+        answer["SecondaryStatusTransitions"] = part["SecondaryStatusTransitions"]
         for name in _ECHOED:
             if name in body:
                 answer[name] = shown(body[name]) if name == "Environment" else body[name]

@@ -2,7 +2,7 @@
 
 ``python -m sagemaker_training.serve.worker JOB_DIR REGION GRACE S3_ENV_JSON``
 runs the request in ``JOB_DIR/request.json`` exactly as ``sagemaker-training
-local --request`` runs it (local_request.validate, local_job.check and claim,
+local --request`` runs it (local.request.validate, local.preflight.check and claim,
 then LocalJob: the hosts as process trees, MaxRuntimeInSeconds, the artifacts
 to ``<S3OutputPath>/<job>/output/``) with its work dir in ``JOB_DIR/work``.
 
@@ -29,11 +29,11 @@ import sys
 import threading
 import traceback
 
-from ..local.job import LocalJob, S3Clients, check, claim
+from ..local.job import LocalJob
+from ..local.preflight import S3Clients, check, claim
 from ..local.progress import Log
 from ..local.request import RequestError, validate
-from ..local.state import JobState, describe
-from . import describe as answers
+from ..local.state import JobState, state_part
 
 
 def _epoch(moment) -> float:
@@ -46,12 +46,9 @@ class Reporter:
     def __init__(self, stream):
         self.stream = stream
         self.lock = threading.Lock()
-        self.request = self.region = None
 
     def __call__(self, state: JobState) -> None:
-        if self.request is None:
-            return
-        event = {"state": answers.from_local(describe(self.request, state, self.region, timestamp=_epoch))}
+        event = {"state": state_part(state, timestamp=_epoch)}
         with self.lock:
             self.stream.write(json.dumps(event) + "\n")
             self.stream.flush()
@@ -74,7 +71,6 @@ def run(job_dir: str, region: str, grace: float, s3_environ: dict, events) -> in
         listings = check(request, region, client)
         work_dir = os.path.join(job_dir, "work")
         with claim(request, work_dir, region, s3_environ, client):
-            reporter.request, reporter.region = request, region
             job = LocalJob(request, work_dir, region, log, s3_environ=s3_environ, listings=listings, grace=grace,
                            state=JobState(on_change=reporter))
             description = job.run()

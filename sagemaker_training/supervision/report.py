@@ -1,6 +1,6 @@
 """How a run ends, in words and an exit code, and the report files.
 
-One host's ``train`` (job.py), several hosts on one machine (cluster.py) and
+One host's ``train`` (train.py), several hosts on one machine (cluster.py) and
 local mode all turn a supervised run's :class:`~sagemaker_training.supervision.processes.Outcome`
 into the same (failure text, exit code) with :func:`outcome_report`, and
 ``train`` leaves it on disk with :func:`write_report`.
@@ -22,7 +22,7 @@ def outcome_report(outcome, who: str = "the container") -> tuple[str | None, int
     ``who`` is what received a stopping signal ("the container" for one
     host's ``train``, "the job" for local mode's hosts).
     """
-    from .processes import signal_name  # noqa: PLC0415 - processes imports much; report stays light
+    from .failures import signal_name  # noqa: PLC0415 - not needed on a success
 
     if outcome.failure is not None:
         return outcome.failure.reason(), outcome.failure.exit_code

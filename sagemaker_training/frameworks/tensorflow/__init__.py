@@ -33,6 +33,7 @@ import logging
 import sys
 
 from ...host import entry_point
+from ... import params
 from ...core import settings
 from ...core.hyperparameters import as_bool
 from ...supervision.processes import ProcessSpec
@@ -66,7 +67,7 @@ def tuning_model_dir(hyperparameters: dict, job_name: str | None) -> str | None:
     if "_tuning_objective_metric" not in hyperparameters or not job_name:
         return None
     model_dir = hyperparameters.get("model_dir")
-    if not isinstance(model_dir, str) or not model_dir or model_dir.startswith("/opt/ml"):
+    if not isinstance(model_dir, str) or not model_dir or model_dir.startswith(params.BASE_DIR):
         return None
     if model_dir.rstrip("/").endswith(f"{job_name}/model"):
         return None
@@ -89,12 +90,12 @@ def _script_plan(job) -> Plan:
     env = job.env
     program = env.user_entry_point
     prepare_script_mode(job)
-    if as_bool(env.setting("sagemaker_parameter_server_enabled")) and len(env.hosts) > 1:
+    if as_bool(env.setting(params.PARAMETER_SERVER)) and len(env.hosts) > 1:
         def script(extra_env, name):
             return script_spec(job, extra_env, name=name)
 
         return distribution.parameter_server_plan(job, script, f"script mode: {program}")
-    if as_bool(env.setting("sagemaker_multi_worker_mirrored_strategy_enabled")):
+    if as_bool(env.setting(params.MULTI_WORKER_MIRRORED)):
         return Plan(specs=[script_spec(job, distribution.multi_worker_env(job))],
                     description=f"script mode: {program}, MultiWorkerMirroredStrategy on {len(env.hosts)} hosts")
     return Plan(specs=[script_spec(job)], description=f"script mode: {program}")
