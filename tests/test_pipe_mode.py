@@ -210,3 +210,40 @@ def test_requests_pipe_mode_cannot_serve_are_refused_before_anything_starts(tmp_
                          "--work-dir", str(tmp_path / "prepared")], timeout=60)
     assert proc.returncode == 2, explain(proc)
     assert "--prepare-only cannot deliver Pipe-mode channels (training)" in proc.stderr
+
+
+# -- the feeder itself: the job's end releases it wherever it waits ------------------------------------
+
+
+def _feed(tmp_path, size: int):
+    from sagemaker_training.local.pipes import Feed
+    from sagemaker_training.storage import transfer
+
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    (objects / "blob.bin").write_bytes(os.urandom(size))
+    data = tmp_path / "data"
+    feed = Feed(str(data), "training", transfer.list_files(str(objects)), transfer.read_chunks)
+    feed.prepare()
+    feed.start()
+    return feed, data
+
+
+def test_stop_releases_a_feeder_no_reader_ever_opened(tmp_path):
+    feed, data = _feed(tmp_path, 10)
+    feed.stop()
+    assert not feed._thread.is_alive()
+    assert os.listdir(data) == []
+
+
+def test_stop_releases_a_feeder_whose_reader_holds_the_fifo_without_reading(tmp_path):
+    feed, data = _feed(tmp_path, 4 << 20)  # the FIFO fills: the feeder waits for room
+    with open(data / "training_0", "rb", buffering=0) as reader:
+        assert len(reader.read(10)) == 10
+        feed.stop()  # the reader still holds the FIFO: only the wake-up ends the wait
+        assert not feed._thread.is_alive()
+        rest = 0
+        while chunk := reader.read(1 << 16):  # what was in the FIFO, then its end
+            rest += len(chunk)
+    assert 0 < rest < (4 << 20) - 10
+    assert os.listdir(data) == []
