@@ -40,15 +40,19 @@ def header(cflag: int, length: int) -> bytes:
 
 
 def _blocks(chunks, size: int):
-    """``chunks`` (an iterable of bytes) re-cut into ``size``-byte blocks (the last may be shorter)."""
-    pending = bytearray()
+    """``chunks`` (an iterable of bytes) re-cut into ``size``-byte blocks (the last may be shorter);
+    a chunk that is already a block goes through uncopied."""
+    pending = b""
     for chunk in chunks:
-        pending += chunk
-        while len(pending) >= size:
-            yield bytes(pending[:size])
-            del pending[:size]
+        if pending:
+            chunk = pending + chunk
+        start = 0
+        while len(chunk) - start >= size:
+            yield chunk[start:start + size]  # the chunk itself when it is exactly one block
+            start += size
+        pending = chunk[start:]
     if pending:
-        yield bytes(pending)
+        yield pending
 
 
 def _chain(*iterables):
