@@ -63,7 +63,7 @@ class Feed:
         self._lock = threading.Lock()
         self._stopping = False
         self._opening: str | None = None  # the FIFO the thread waits on (or last waited on)
-        self._wake_r, self._wake_w = os.pipe()
+        self._wake_r = self._wake_w = -1  # the wake-up pipe, from start() to stop()
         self._thread: threading.Thread | None = None
 
     def path(self, epoch: int) -> str:
@@ -75,6 +75,7 @@ class Feed:
         os.mkfifo(self.path(0), 0o600)
 
     def start(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name=f"pipe {self.label}", daemon=True)
         self._thread.start()
 
@@ -162,9 +163,12 @@ class Feed:
     def stop(self) -> None:
         """Release the feeder wherever it waits, wait for it, remove this feed's FIFOs."""
         with self._lock:
+            if self._stopping:
+                return
             self._stopping = True
             waiting_on = self._opening
-        os.write(self._wake_w, b"x")
+        if self._thread is not None:
+            os.write(self._wake_w, b"x")
         release = None
         if waiting_on is not None:
             with contextlib.suppress(FileNotFoundError):  # our own reader ends a writer's open()
@@ -181,7 +185,7 @@ class Feed:
         for epoch in (self.epoch, self.epoch + 1):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path(epoch))
-        if self._thread is None or not self._thread.is_alive():
+        if self._thread is not None and not self._thread.is_alive():
             os.close(self._wake_r)
             os.close(self._wake_w)
 
