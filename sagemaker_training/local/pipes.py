@@ -87,7 +87,7 @@ class Feed:
                 fd = self._open(path)
                 try:
                     sent, complete = self._feed(fd)
-                except (_Released, BrokenPipeError):
+                except _Released:
                     raise
                 except Exception as exc:  # noqa: BLE001 - the hosts stop before the reader sees this end
                     self._failed(exc)
