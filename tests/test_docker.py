@@ -129,7 +129,8 @@ def test_both_cpu_images_build_and_hold_no_secret(images):
         assert f"SAGEMAKER_FRAMEWORK={framework}" in config["Env"]
         assert config["WorkingDir"] == "/opt/ml"
         version = docker("run", "--rm", "--network", "none", "--entrypoint", "python3", image, "-c",
-                         "import sys, sagemaker_training, sagemaker_mxnet_container, importlib.metadata as m; "
+                         "import sys, sagemaker_training, sagemaker_mxnet_container, sagemaker_tensorflow, "
+                         "importlib.metadata as m; "
                          f"print(sys.version_info[:2] == (3, 11), m.version({_framework_dist(framework)!r}))").stdout
         assert version.split() == ["True", {"tensorflow": "2.15.1", "mxnet": "1.9.1"}[framework]]
         tools = docker("run", "--rm", "--network", "none", "--entrypoint", "bash", image, "-c",

@@ -367,3 +367,36 @@ def test_the_aws_cli_pages_lists_and_reads_logs(server, clients):
     assert result.returncode == 255  # the AWS CLI v1 exit code of a service error
     assert "An error occurred (ValidationException) when calling the DescribeTrainingJob operation: Requested " \
            "resource not found." in result.stderr
+
+
+PIPE_HOLDER = """
+    import os, sys, threading
+    data = os.path.join(os.environ["SM_INPUT_DIR"], "data")
+    with open(os.path.join(data, "training_0"), "rb") as f:
+        print(f"read {len(f.read(10))} bytes, holding the FIFO", flush=True)
+        threading.Event().wait()  # never reads on: the feeder waits for room in the FIFO
+"""
+
+
+def test_stop_during_a_blocked_pipe_write(clients):
+    sm, s3, logs, _ = clients
+    code = put_code(s3, BUCKET, key="code/pipe-holder.tar.gz", script=PIPE_HOLDER)
+    s3.put_object(Bucket=BUCKET, Key="pipe-big/blob.bin", Body=os.urandom(4 << 20))  # far more than a FIFO holds
+    request = job_request("pipe-stop", BUCKET, code, AlgorithmSpecification={
+        "TrainingImage": "123.dkr.ecr.us-west-2.amazonaws.com/sagemaker-mxnet:1.9.0-cpu-py38",
+        "TrainingInputMode": "Pipe"})
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{BUCKET}/pipe-big"
+    sm.create_training_job(**request)
+    deadline = time.monotonic() + 120
+    while not any("holding the FIFO" in m for m in _job_messages(logs, "pipe-stop")):
+        assert time.monotonic() < deadline, sm.describe_training_job(TrainingJobName="pipe-stop")
+        time.sleep(0.3)
+    sm.stop_training_job(TrainingJobName="pipe-stop")
+    answer = wait_for(sm, "pipe-stop", timeout=60)
+    assert (answer["TrainingJobStatus"], answer["SecondaryStatus"]) == ("Stopped", "Stopped"), answer
+    assert "read 10 bytes, holding the FIFO" in _job_messages(logs, "pipe-stop")
+
+
+def _job_messages(logs, job: str) -> list:
+    streams = logs.describe_log_streams(logGroupName=GROUP, logStreamNamePrefix=f"{job}/")["logStreams"]
+    return [m for s in streams for m in stream_messages(logs, s["logStreamName"])]

@@ -113,3 +113,22 @@ def test_stop_during_training_ends_stopped(python, server, tmp_path, data):
     output = _run(python, server, os.path.join(CLIENTS, "v1_stop.py"), entry, BUCKET, ROLE)
     assert _value(output, "STATUS") == "Stopped Stopped"
     assert "step 1" in output
+
+
+def test_input_mode_pipe_job_reads_its_fifo(python, server, tmp_path):
+    s3 = server.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="pipe-data/a.csv", Body=b"1,2\n")
+    s3.put_object(Bucket=BUCKET, Key="pipe-data/b.csv", Body=b"3,4\n")
+    entry = _entry_point(tmp_path, """
+        import os
+        data = os.path.join(os.environ["SM_INPUT_DIR"], "data")
+        with open(os.path.join(data, "train_0"), "rb") as f:
+            content = f.read()
+        print(f"train_0 held {content!r}", flush=True)
+        open(os.path.join(os.environ["SM_MODEL_DIR"], "seen.txt"), "wb").write(content)
+    """)
+    output = _run(python, server, os.path.join(CLIENTS, "v1_pipe.py"), entry, BUCKET, ROLE)
+    assert "train_0 held b'1,2\\n3,4\\n'" in output  # the job's own line, through the logs API
+    assert _value(output, "STATUS") == "Completed"
+    assert _value(output, "INPUT_MODE") == "Pipe"
+    assert _members(server, _value(output, "MODEL")) == ["seen.txt"]

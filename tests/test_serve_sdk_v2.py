@@ -58,11 +58,12 @@ def server(tmp_path_factory):
     server.stop()
 
 
-def _fit(python, server, tmp_path, framework: str, script: str, count: int) -> tuple[str, dict]:
+def _fit(python, server, tmp_path, framework: str, script: str, count: int, input_mode: str = "File"):
     folder = tmp_path / "code"
     folder.mkdir()
     (folder / "train.py").write_text(textwrap.dedent(script))
-    stdout, output = run_client(python, server, CLIENT, framework, str(folder / "train.py"), BUCKET, ROLE, str(count))
+    stdout, output = run_client(python, server, CLIENT, framework, str(folder / "train.py"), BUCKET, ROLE, str(count),
+                                input_mode)
     values = {}
     for line in stdout.splitlines():
         label, _, value = line.partition(" ")
@@ -96,3 +97,39 @@ def test_mxnet_1_9_script_mode_with_metric_definitions(python, server, tmp_path)
     last = [line for line in output.splitlines() if "epoch 2 loss=" in line][-1]
     assert metrics == [{"MetricName": "train:loss", "Value": float(last.rsplit("loss=", 1)[1])}]
     assert _members(server, values["MODEL_DATA"]) == ["model-0000.params", "model-symbol.json"]
+
+
+# A TF 2.15 Keras script reading its rows through PipeModeDataset: each epoch is one iteration of the
+# dataset, so each reads the next FIFO (training_0, training_1, training_2), every row of it.
+TF_PIPE = """
+    import argparse, os
+    import tensorflow as tf
+    from sagemaker_tensorflow import PipeModeDataset
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int)
+    args, _ = parser.parse_known_args()
+
+    def parse(line):
+        fields = tf.io.decode_csv(line, [[0.0]] * 5)
+        return tf.stack(fields[:4]), fields[4]
+
+    rows = PipeModeDataset("training", record_format="TextLine").map(parse).batch(8)
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1, activation="sigmoid", input_shape=(4,))])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    for epoch in range(args.epochs):
+        count = 0
+        for x, y in rows:
+            loss = model.train_on_batch(x, y)
+            count += int(x.shape[0])
+        print(f"epoch {epoch}: {count} rows loss={loss:.4f}", flush=True)
+    model.save(os.path.join(os.environ["SM_MODEL_DIR"], "1"))
+"""
+
+
+def test_tensorflow_input_mode_pipe_with_pipemodedataset(python, server, tmp_path):
+    output, values = _fit(python, server, tmp_path, "tensorflow", TF_PIPE, 1, "Pipe")
+    for epoch in range(3):
+        assert f"epoch {epoch}: 40 rows loss=" in output, output[-3000:]
+    assert "Completed - Training job completed" in output
+    assert "1/saved_model.pb" in _members(server, values["MODEL_DATA"])

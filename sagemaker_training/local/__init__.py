@@ -9,6 +9,8 @@
 | ``job.py`` | one whole job: hosts, channels, checkpoints, artifacts, its state |
 | ``state.py`` | the job's state machine, and DescribeTrainingJob as a function of it |
 | ``checkpoints.py`` | ``CheckpointConfig``: ``LocalPath`` per host, restored from and synced to ``S3Uri`` |
+| ``channels.py`` | the channels onto the hosts: downloaded (File, FastFile) or fed as FIFOs (Pipe); ``ShardedByS3Key`` shares |
+| ``pipes.py`` | Pipe mode: every host's FIFOs ``<channel>_<epoch>`` fed from the channel's objects, released at the end |
 | ``cluster.py`` | several hosts of one job as real process trees on one machine |
 | ``ports.py`` | free ports found, and a job's block of ports reserved on this machine while its hosts run |
 | ``locks.py`` | ``flock()``s whose files are removed on release (:class:`Busy` when another process holds one) |

@@ -77,6 +77,7 @@ class LocalCluster:
         self.network_interface_name = network_interface_name
         self.channels: dict[str, dict] = {}
         self.ports: PortBlock | None = None  # reserved by specs(), released when run() ends
+        self._supervisor: Supervisor | None = None
 
     def base_dir(self, host: str) -> str:
         return os.path.join(self.work_dir, host)
@@ -170,6 +171,12 @@ class LocalCluster:
             for host in self.hosts
         ]
 
+    def stop(self) -> None:
+        """Stop every host of a running :meth:`run` (from another thread): SIGTERM, the grace, SIGKILL."""
+        supervisor = self._supervisor
+        if supervisor is not None:
+            supervisor.stop(supervisor.grace)
+
     def run(self, max_run: float | None = None, out=None, err=None) -> ClusterResult:
         """Run every host to the end; ``max_run`` seconds stops them all."""
         import time
@@ -177,8 +184,8 @@ class LocalCluster:
         deadline = time.monotonic() + max_run if max_run else None
         # A host supervisor needs its own grace to stop its children, plus a margin.
         try:
-            supervisor = Supervisor(self.specs(), grace=self.grace + 5, aux_grace=self.grace + 5,
-                                    deadline=deadline, out=out, err=err)
+            supervisor = self._supervisor = Supervisor(self.specs(), grace=self.grace + 5,
+                                                       aux_grace=self.grace + 5, deadline=deadline, out=out, err=err)
             outcome = supervisor.run()
         finally:  # the hosts have ended: another job may have their ports
             self.release_ports()

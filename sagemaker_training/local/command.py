@@ -211,6 +211,11 @@ def run_command(args, log: Log) -> int:
     uploads = _uploads(args)
     created = now()
     request, source = _request(args, region)
+    piped = [c.name for c in request.channels if c.input_mode == "Pipe"]
+    if args.prepare_only and piped:
+        raise RequestError(f"--prepare-only cannot deliver Pipe-mode channels ({', '.join(piped)}): their FIFOs are "
+                           "fed by this command while the hosts run; run the job without --prepare-only, or give "
+                           "those channels InputMode File.")
 
     with contextlib.ExitStack() as stack:
         s3_environ = None

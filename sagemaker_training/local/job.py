@@ -6,7 +6,9 @@ through the platform's steps:
 1. a base dir per host (``algo-1`` ... ``algo-N``) with the three config
    files, written once;
 2. every channel (an S3 prefix or a local path) downloaded into every host's
-   ``input/data/<channel>`` (``ShardedByS3Key``: each host its share);
+   ``input/data/<channel>`` (``ShardedByS3Key``: each host its share); a
+   Pipe-mode channel instead gets its FIFOs ``input/data/<channel>_<epoch>``,
+   fed while the hosts run (pipes.py);
 3. every host's ``train`` as a real process tree (cluster.py), one failing
    stops the others, MaxRuntimeInSeconds stops them all;
 4. ``CheckpointConfig``: every host's checkpoint dir restored from its
@@ -33,6 +35,7 @@ import tempfile
 import threading
 
 from ..archives import tarball
+from . import channels
 from ..storage import transfer
 from ..host import submit_dir
 from .cluster import LocalCluster
@@ -41,6 +44,7 @@ from ..errors import TrainingError
 from ..frameworks.tensorflow import api as tf_api
 from ..storage.uri import is_prefix
 from .checkpoints import HostCheckpoints
+from .pipes import PipeFeeds
 from .progress import Log, Transfer
 from .preflight import S3Clients
 from .request import SCRIPT, TrainingRequest
@@ -97,6 +101,7 @@ class LocalJob:
         self.listings = dict(listings or {})
         self.cluster: _Cluster | None = None
         self.checkpoints: HostCheckpoints | None = None
+        self.pipes = PipeFeeds([])
         self.undelivered: list[str] = []  # artifacts that did not reach their destination
         self.client = S3Clients(region, self.s3_environ)
 
@@ -153,12 +158,19 @@ class LocalJob:
         if localize_code:
             self._localize_code(cluster, submit)
         self.state.enter("Downloading", "Downloading input data")
+        feeds = []
         for channel in request.channels:
             entries = self.listings.get(channel.name)
             if entries is None:
                 entries = self.listings[channel.name] = transfer.list_files(
                     channel.uri, self.region, what=channel.field, client=self.client() if channel.is_s3 else None)
-            self._download_channel(cluster, channel, entries)
+            client = self.client() if channel.is_s3 else None
+            if channel.input_mode == "Pipe":
+                feeds.extend(channels.pipe_feeds(cluster, channel, entries, self.region, client, self.log))
+            else:  # File, and FastFile (run as File)
+                channels.download(cluster, channel, entries, self.region, client, self.log)
+        self.pipes = PipeFeeds(feeds)
+        self.pipes.prepare()
         if request.checkpoint is not None:  # CheckpointConfig: S3Uri into every host's LocalPath
             self.checkpoints = HostCheckpoints(request.checkpoint, [cluster.base_dir(h) for h in cluster.hosts],
                                                self.client(), self.log)
@@ -180,26 +192,6 @@ class LocalJob:
             for host in cluster.hosts:
                 submit_dir.fetch_submit_dir(source, os.path.join(cluster.base_dir(host), "code"), self.region)
 
-    def _download_channel(self, cluster: _Cluster, channel, entries: list) -> None:
-        hosts = cluster.hosts
-        dirs = {h: os.path.join(cluster.base_dir(h), "input", "data", channel.name) for h in hosts}
-        for path in dirs.values():
-            os.makedirs(path, exist_ok=True)
-        sharded = channel.distribution == "ShardedByS3Key" and len(hosts) > 1
-        # sharded: each host its share, objects dealt in key order; else once into the first host
-        pairs = [(entry, os.path.join(dirs[hosts[i % len(hosts)] if sharded else hosts[0]],
-                                      *entry.relative.split("/")))
-                 for i, entry in enumerate(entries)]
-        where = "" if channel.is_s3 else " (local path)"
-        with Transfer(self.log, f"channel {channel.name} <- {channel.uri}{where}",
-                      sum(e.size for e, _ in pairs), len(pairs)) as progress:
-            for entry, target in pairs:
-                transfer.fetch(entry, target, self.region, what=channel.field,
-                              client=self.client() if channel.is_s3 else None, progress=progress)
-        if not sharded:
-            for host in hosts[1:]:
-                shutil.copytree(dirs[hosts[0]], dirs[host], dirs_exist_ok=True)
-
     # -- running ----------------------------------------------------------------
     def run(self) -> dict:
         """The whole job; returns the DescribeTrainingJob response."""
@@ -217,9 +209,16 @@ class LocalJob:
                      f"in {self.work_dir}, framework {self.request.framework}")
             if self.checkpoints is not None:
                 self.checkpoints.start()
-            result = cluster.run(max_run=remaining, out=sys.stderr, err=sys.stderr)
+            self.pipes.start()
+            try:
+                result = cluster.run(max_run=remaining, out=sys.stderr, err=sys.stderr)
+            finally:  # the hosts have ended: no reader is left, whatever a feeder waits for
+                self.pipes.stop()
             outcome = result.outcome
             with _stop_on_signals():
+                if self.pipes.error is not None:  # the hosts were stopped for it
+                    state.failed(self.pipes.error)
+                    return self.describe()
                 if self.checkpoints is not None:  # up once more, whatever the end
                     self.checkpoints.finish(job_succeeded=outcome.failure is None)
                 if outcome.failure is not None:

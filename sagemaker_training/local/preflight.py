@@ -14,6 +14,7 @@ import hashlib
 import os
 import tempfile
 
+from ..core import recordio
 from ..errors import TrainingError
 from ..storage import transfer
 from . import locks
@@ -85,6 +86,12 @@ def check(request: TrainingRequest, region: str, client_factory) -> dict:
             what = "objects under" if channel.is_s3 else "files in"
             raise RequestError(f"{channel.field}: there are no {what} {channel.uri} "
                                f"(channel {channel.name!r} would be empty).")
+        if channel.input_mode == "Pipe" and channel.record_wrapper == "RecordIO":
+            large = next((e for e in entries if e.size > recordio.MAX_LENGTH), None)
+            if large is not None:
+                raise RequestError(f"{channel.field}: {large.source} is {large.size} bytes; RecordWrapperType "
+                                   f"RecordIO wraps an object of at most {recordio.MAX_LENGTH} bytes (RecordIO's "
+                                   "29-bit length): split it, or use RecordWrapperType None.")
         if channel.distribution == "ShardedByS3Key" and len(entries) < request.instance_count:
             raise RequestError(f"{channel.field}: ShardedByS3Key over {request.instance_count} instances "
                                f"needs at least as many objects; {channel.uri} has {len(entries)}.")

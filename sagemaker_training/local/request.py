@@ -266,7 +266,7 @@ def _channels(body: dict) -> list[Channel]:
                                f"{where}.DataSource.S3DataSource.S3DataDistributionType",
                                ("FullyReplicated", "ShardedByS3Key"), "FullyReplicated")
         mode = _choice(entry.get("InputMode"), f"{where}.InputMode", ("File", "Pipe", "FastFile"),
-                       body["AlgorithmSpecification"].get("TrainingInputMode", "File"), unsupported=("Pipe",))
+                       body["AlgorithmSpecification"].get("TrainingInputMode", "File"))
         wrapper = _choice(entry.get("RecordWrapperType"), f"{where}.RecordWrapperType", ("None", "RecordIO"), "None")
         _choice(entry.get("CompressionType"), f"{where}.CompressionType", ("None", "Gzip"), "None",
                 unsupported=("Gzip",))
@@ -298,7 +298,7 @@ def validate(body, framework: str | None = None) -> TrainingRequest:
     if algo.get("TrainingInputMode") is None:
         fail("AlgorithmSpecification.TrainingInputMode is required (File).")
     _choice(algo["TrainingInputMode"], "AlgorithmSpecification.TrainingInputMode", ("File", "Pipe", "FastFile"),
-            "File", unsupported=("Pipe",))
+            "File")
     if framework is None:
         framework = framework_from_image(image)
         if framework is None:

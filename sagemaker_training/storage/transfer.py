@@ -5,8 +5,9 @@ submit dir (submit_dir.py), local mode's channels and artifacts and the
 TensorFlow checkpoint mirror all go through it. Listing (:func:`list_files`,
 :func:`list_prefix`), downloading (:func:`fetch`, :func:`download_file`,
 :func:`download_prefix`, each with an optional ``progress(nbytes)``
-callback), uploading (:func:`store`, :func:`upload_file`,
-:func:`upload_directory`) and mirroring a directory (:func:`sync_directory`).
+callback), streaming one file's content in chunks (:func:`read_chunks`),
+uploading (:func:`store`, :func:`upload_file`, :func:`upload_directory`) and
+mirroring a directory (:func:`sync_directory`).
 One rule (:func:`relative_parts`) refuses, naming it, a key that would land
 outside its destination. The client, its configuration from the environment
 and the translation of boto3's errors into ours live in s3_client.py; what a
@@ -152,6 +153,35 @@ def fetch(entry: Entry, target: str, region: str | None = None, *, what: str | N
     if is_s3(entry.source):
         return download_file(entry.source, target, region, what=what, client=client, progress=progress)
     return _copy_file(entry.source, target, progress)
+
+
+CHUNK = 1 << 20  # bytes a stream hands over at a time
+
+
+def read_chunks(entry: Entry, region: str | None = None, *, what: str | None = None, client=None,
+                chunk_size: int = CHUNK):
+    """The content of one listed file (S3 or local), as a generator of chunks
+    of at most ``chunk_size`` bytes: nothing more than a chunk is held, so an
+    object of any size streams (local mode's Pipe-mode channels). Closing the
+    generator closes the connection or the file."""
+    if not is_s3(entry.source):
+        with open(entry.source, "rb") as f:
+            while chunk := f.read(chunk_size):
+                yield chunk
+        return
+    bucket, key = _object_key(entry.source)
+    client = client or s3_client(region)
+    with _s3_errors(client, entry.source, what):
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    try:
+        while True:
+            with _s3_errors(client, entry.source, what):
+                chunk = body.read(chunk_size)
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        body.close()
 
 
 def store(path: str, location: str, region: str | None = None, *, what: str | None = None, client=None,
