@@ -154,10 +154,10 @@ LEGACY_MODULE = """
         column = tf.feature_column.numeric_column('data', shape=(DIMENSION, ))
         return tf.estimator.LinearClassifier(feature_columns=[column], config=run_config)
 
-    def train_input_fn(params):
+    def train_input_fn(training_dir, params):
         return _input_fn('train')
 
-    def eval_input_fn(params):
+    def eval_input_fn(training_dir, params):
         return _input_fn('eval')
 
     def _input_fn(channel):
@@ -218,6 +218,8 @@ def test_legacy_estimator_fn_module_reads_pipe_channels_and_exports(tmp_path, s3
     assert proc.returncode == 0, explain(proc)
     assert description["TrainingJobStatus"] == "Completed"
     assert "Saving dict for global step 10:" in proc.stderr, explain(proc)
+    # the example's input functions declare training_dir; the job has no 'training' channel: None, said once
+    assert proc.stderr.count("asks for training_dir but the job has no 'training' channel") == 1, explain(proc)
     servo = work / "algo-1" / "model" / "export" / "Servo"
     exported = [name for name in os.listdir(servo) if (servo / name / "saved_model.pb").exists()]
     assert len(exported) == 1, os.listdir(servo)

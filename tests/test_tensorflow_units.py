@@ -274,6 +274,9 @@ def test_missing_training_channel_gives_none_and_a_missing_dir_is_refused(tmp_pa
         broken.bind(lambda training_dir: None, "train_input_fn")
     assert f"train_input_fn asks for training_dir but the job has no directory {tmp_path / 'gone'}" in \
         info.value.message
+    # A Pipe-mode 'training' channel has FIFOs beside its path, no directory: it gets the path.
+    piped = user_module.InputArguments({"training": str(tmp_path / "gone")}, {}, pipe_channels=["training"])
+    assert piped.bind(lambda training_dir: training_dir, "train_input_fn")() == str(tmp_path / "gone")
 
 
 # --------------------------------------------------------------------------

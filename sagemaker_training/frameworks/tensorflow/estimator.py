@@ -262,7 +262,9 @@ def train(env: Environment, environ=None, signals: Signals | None = None) -> dic
     program = os.path.basename(path)
     module = user_module.load(path, env.code_dir)
     kind = user_module.check(module, program)
-    arguments = user_module.InputArguments(env.channel_input_dirs, env.hyperparameters)
+    pipe_channels = [name for name, config in env.input_data_config.items()
+                     if config.get("TrainingInputMode") == "Pipe"]
+    arguments = user_module.InputArguments(env.channel_input_dirs, env.hyperparameters, pipe_channels)
     train_input_fn = made_or_making(arguments.bind(module.train_input_fn, "train_input_fn"))
     eval_input_fn = made_or_making(arguments.bind(module.eval_input_fn, "eval_input_fn"))
     serving = getattr(module, "serving_input_fn", None)

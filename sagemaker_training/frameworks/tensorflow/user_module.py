@@ -105,9 +105,10 @@ def check(module, program: str) -> str:
 class InputArguments:
     """What an input function may ask for, and the channel checks."""
 
-    def __init__(self, channel_dirs: dict, hyperparameters: dict):
+    def __init__(self, channel_dirs: dict, hyperparameters: dict, pipe_channels=()):
         self.channel_dirs = dict(channel_dirs)
         self.hyperparameters = hyperparameters
+        self.pipe_channels = frozenset(pipe_channels)  # delivered as FIFOs <name>_<epoch>: no directory
         self.warned = False  # the missing 'training' channel is said once
 
     def value(self, canonical: str, function: str):
@@ -120,7 +121,8 @@ class InputArguments:
     def training_dir(self, function: str) -> str | None:
         """The ``training`` channel's directory; None, with a warning (once), in a job without that
         channel, as the legacy container passed (the pipe-mode example relies on it); a ClientError
-        when the channel is configured but its directory is missing."""
+        when the channel is configured in File mode but its directory is missing (a Pipe-mode channel
+        has FIFOs beside that path instead, and gets the path, as the legacy container passed it)."""
         path = self.channel_dirs.get(TRAINING_CHANNEL)
         existing = sorted(name for name, p in self.channel_dirs.items() if os.path.isdir(p))
         have = ", ".join(f"{name} ({self.channel_dirs[name]})" for name in existing) or "none"
@@ -132,7 +134,7 @@ class InputArguments:
                     "legacy container; channels there are: %s (name the training data channel 'training', or "
                     "read the others through an input_channels argument)", function, have)
             return None
-        if not os.path.isdir(path):
+        if not os.path.isdir(path) and TRAINING_CHANNEL not in self.pipe_channels:
             raise ClientError(
                 f"{function} asks for training_dir but the job has no directory {path}; channel directories "
                 f"present: {have}. Check the 'training' channel of the job's InputDataConfig "
