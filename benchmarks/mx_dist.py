@@ -112,7 +112,7 @@ def first_batch_seconds(work_dir: str, channels: dict, hyperparameters: dict, su
     base = job.base_dir("algo-1")
     environ = job.host_environ("algo-1", base_port=0)
     if supervised:
-        argv = [sys.executable, "-m", "sagemaker_training.job"]  # the `train` entrypoint
+        argv = [sys.executable, "-m", "sagemaker_training.train"]  # the `train` entrypoint
     else:
         os.makedirs(os.path.join(base, "output", "data"), exist_ok=True)
         argv = [sys.executable, "-c", DIRECT, os.path.join(base, "code"), base]

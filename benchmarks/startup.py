@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     bin_dir = os.path.dirname(args.python)
     ours = [os.path.join(bin_dir, "train")]
     if not os.path.exists(ours[0]):
-        ours = [args.python, "-m", "sagemaker_training.job"]
+        ours = [args.python, "-m", "sagemaker_training.train"]
 
     results = []
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as root:

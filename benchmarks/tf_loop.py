@@ -71,7 +71,7 @@ def through_train(work: str, steps: int, evaluation_steps: int) -> tuple[float, 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_", "TF_CONFIG"))}
     env.update({"SAGEMAKER_BASE_DIR": base, "SAGEMAKER_FRAMEWORK": "tensorflow"})
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "sagemaker_training.job"], env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "sagemaker_training.train"], env=env, capture_output=True, text=True)
     wall = time.monotonic() - started
     if proc.returncode != 0:
         sys.exit(f"train failed:\n{proc.stderr[-3000:]}")

@@ -16,11 +16,11 @@ def main(argv=None) -> None:
                    help="a local SageMaker control plane for the SDKs, boto3 and the AWS CLI (see: serve --help)")
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     if args.command == "train":
-        from .job import main as train_main
+        from .train import main as train_main
 
         train_main(rest)
     elif args.command == "local":
-        from .local import main as local_main
+        from .local.command import main as local_main
 
         sys.exit(local_main(rest))
     elif args.command == "serve":

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import os
 
-from . import hyperparameters as hp
-from . import settings
+from .core import hyperparameters as hp
+from .core import settings
 from .errors import ClientError, remember_secret_hyperparameters
 
 DEFAULT_BASE_DIR = "/opt/ml"

@@ -19,7 +19,7 @@ import time
 _BIN = os.path.dirname(sys.executable)
 TRAIN = os.path.join(_BIN, "train")
 # The entrypoint as the image runs it; ``python -m`` where no console script is installed.
-TRAIN_ARGV = [TRAIN] if os.path.exists(TRAIN) else [sys.executable, "-m", "sagemaker_training.job"]
+TRAIN_ARGV = [TRAIN] if os.path.exists(TRAIN) else [sys.executable, "-m", "sagemaker_training.train"]
 
 # Variables of the test runner's own environment that would change how a job runs.
 _JOB_VARIABLE_PREFIXES = ("SM_", "SAGEMAKER_", "AWS_", "TF_CONFIG", "DMLC_")

@@ -9,7 +9,7 @@ import struct
 
 from helpers import read_failure as read_base_dir_failure
 from helpers import write_files
-from sagemaker_training.cluster import LocalCluster
+from sagemaker_training.local.cluster import LocalCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE_DIR = os.path.join(ROOT, "examples", "mxnet")

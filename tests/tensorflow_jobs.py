@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from sagemaker_training.cluster import LocalCluster
+from sagemaker_training.local.cluster import LocalCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE_DIR = os.path.join(ROOT, "examples", "tensorflow")

@@ -18,7 +18,7 @@ import tarfile
 
 import pytest
 
-from sagemaker_training import archives
+from sagemaker_training.archives import tarball as archives
 from sagemaker_training.errors import ClientError
 
 

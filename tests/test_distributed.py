@@ -14,7 +14,7 @@ import time
 import pytest
 
 from helpers import read_failure, run_train, write_base_dir
-from sagemaker_training import distributed
+from sagemaker_training.host import distributed
 from sagemaker_training.errors import ClientError, PlatformError
 
 ADDRESSES = {"algo-1": "10.0.0.1", "algo-2": "10.0.0.2", "algo-3": "10.0.0.3"}

@@ -15,7 +15,7 @@ import textwrap
 import pytest
 
 from helpers import read_failure, run_train, write_base_dir
-from sagemaker_training import entry_point
+from sagemaker_training.host import entry_point
 
 RAN = """
     import json, os, sys

@@ -209,8 +209,8 @@ def test_importing_does_no_work():
     """Importing the package reads no file, no variable, and loads neither boto3 nor a framework."""
     code = (
         "import sys\n"
-        "import sagemaker_training.job, sagemaker_training.environment, sagemaker_training.processes\n"
-        "import sagemaker_training.entry_point, sagemaker_training.distributed, sagemaker_training.frameworks\n"
+        "import sagemaker_training.train, sagemaker_training.environment, sagemaker_training.supervision.processes\n"
+        "import sagemaker_training.host.entry_point, sagemaker_training.host.distributed, sagemaker_training.frameworks\n"
         "import sagemaker_training.frameworks.script\n"
         "heavy = [m for m in ('boto3', 'botocore', 'tensorflow', 'mxnet', 'numpy', 'psutil') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
@@ -227,7 +227,7 @@ def test_start_up_path_stays_light():
     none of the stdlib modules that cost milliseconds and that it only needs on some paths."""
     code = (
         "import sys\n"
-        "import sagemaker_training.job, sagemaker_training.frameworks.script\n"
+        "import sagemaker_training.train, sagemaker_training.frameworks.script\n"
         "slow = [m for m in ('dataclasses', 'inspect', 'typing', 'tempfile', 'shutil', 'glob', 'socket', 'ast',\n"
         "                    'random', 'hashlib', 'argparse') if m in sys.modules]\n"
         "assert not slow, slow\n"

@@ -264,7 +264,7 @@ def test_bind_mounted_code_dir_is_never_emptied(tmp_path, where):
 def test_replacing_a_directory_never_deletes_below_a_mount_point(tmp_path):
     """staging's discard of the old tree stops at a bind mount (same file
     system) and at another file system (a tmpfs): their files stay."""
-    from sagemaker_training import staging
+    from sagemaker_training.archives import staging
 
     project, _ = _project(tmp_path)
     dest = tmp_path / "dest"

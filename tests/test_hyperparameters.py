@@ -12,7 +12,7 @@ import os
 import pytest
 
 from helpers import run_train, sdk_encode, write_base_dir
-from sagemaker_training import hyperparameters as hp
+from sagemaker_training.core import hyperparameters as hp
 
 # What the SageMaker Python SDK writes (every value JSON-encoded) and what it decodes to.
 SDK = {

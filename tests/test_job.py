@@ -20,7 +20,7 @@ import textwrap
 import pytest
 
 from helpers import TRAIN_ARGV, read_failure, run_train, succeeded, train_env, write_base_dir, write_files
-from sagemaker_training import job
+from sagemaker_training import train as job
 
 TRAIN_SCRIPT = """
     import argparse, json, os
@@ -201,8 +201,8 @@ def test_ways_to_start_train(tmp_path):
     base = write_base_dir(tmp_path, {"epochs": "3"}, program="train.py", code=SOURCES, channels=CHANNELS)
     # docker run IMAGE train
     _assert_trained(base, run_train(base, args=["train"]))
-    # python -m sagemaker_training.job, and the user-facing CLI
-    for argv in ([sys.executable, "-m", "sagemaker_training.job"], [sys.executable, "-m", "sagemaker_training", "train"]):
+    # python -m sagemaker_training.train, and the user-facing CLI
+    for argv in ([sys.executable, "-m", "sagemaker_training.train"], [sys.executable, "-m", "sagemaker_training", "train"]):
         result = subprocess.run(argv, env=train_env(base), capture_output=True, text=True, timeout=60)
         _assert_trained(base, result)
 

@@ -385,8 +385,8 @@ def test_a_lock_removed_between_open_and_lock_is_not_held(tmp_path, monkeypatch)
     notice (the path no longer names that file) and lock the file at the path."""
     import fcntl
 
-    from sagemaker_training import file_lock
-    from sagemaker_training.local_request import RequestError
+    from sagemaker_training.local import locks as file_lock
+    from sagemaker_training.local.request import RequestError
 
     path = str(tmp_path / "locks" / "job.lock")
     holder = file_lock.acquire(path, "busy")
@@ -539,8 +539,8 @@ def test_prepare_only_writes_each_config_once_with_the_code_in_place(tmp_path):
 
 
 def test_embedded_s3_is_handed_over_not_put_into_the_environment(tmp_path):
-    from sagemaker_training import storage
-    from sagemaker_training.local_s3 import EmbeddedS3, overlay
+    from sagemaker_training.storage import transfer as storage
+    from sagemaker_training.local.embedded_s3 import EmbeddedS3, overlay
 
     before = dict(os.environ)
     with EmbeddedS3("us-west-2") as embedded:
@@ -557,7 +557,7 @@ def test_embedded_s3_is_handed_over_not_put_into_the_environment(tmp_path):
 
 
 def test_describe_is_a_function_of_the_state():
-    from sagemaker_training import local_request, local_state
+    from sagemaker_training.local import request as local_request, state as local_state
 
     body = request("s3://bkt/out", job_name="described")
     job = local_request.validate(body)
@@ -580,7 +580,7 @@ def test_describe_is_a_function_of_the_state():
 
 
 def test_state_reports_each_change_once():
-    from sagemaker_training import local_state
+    from sagemaker_training.local import state as local_state
 
     seen = []
     state = local_state.JobState(on_change=lambda s: seen.append((s.status, s.secondary)))
@@ -597,7 +597,7 @@ class _Terminal(io.StringIO):
 
 @pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "log-file"])
 def test_progress_output(terminal):
-    from sagemaker_training.local_progress import Log, Transfer
+    from sagemaker_training.local.progress import Log, Transfer
 
     stream = _Terminal() if terminal else io.StringIO()
     with Transfer(Log(stream), "channel training <- s3://b/data", 3 * 1024 * 1024, 3) as progress:

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from local_jobs import mutated, request, run_local, write_request
-from sagemaker_training import local, local_flags, local_request
+from sagemaker_training.local import command as local, flags as local_flags, request as local_request
 
 
 @pytest.fixture

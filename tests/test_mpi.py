@@ -17,7 +17,7 @@ import time
 import pytest
 
 from helpers import read_failure, run_train, write_base_dir
-from sagemaker_training.cluster import LocalCluster
+from sagemaker_training.local.cluster import LocalCluster
 
 pytest.importorskip("mpi4py", reason="the mpi extra is not installed")
 

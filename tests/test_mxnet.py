@@ -22,8 +22,8 @@ from sagemaker_training.errors import UserError
 from sagemaker_training.frameworks import load
 from sagemaker_training.frameworks.mxnet import KVSTORE_MODULE, TRAINER_MODULE, plan, wait_for_kvstore_nodes
 from sagemaker_training.frameworks.mxnet.trainer import TRAIN_ARGUMENTS, default_save, select_arguments
-from sagemaker_training.job import Job
-from sagemaker_training.processes import ProcessSpec, supervise
+from sagemaker_training.train import Job
+from sagemaker_training.supervision.processes import ProcessSpec, supervise
 
 MNIST = os.path.join(EXAMPLE_DIR, "mnist.py")
 

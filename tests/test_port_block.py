@@ -9,13 +9,13 @@ import subprocess
 import sys
 import textwrap
 
-from sagemaker_training import cluster
+from sagemaker_training.local import cluster
 
 
 def _reserve_in_another_process(size: int, candidates: list[int], lock_dir: str) -> str:
     """The base port another process gets (or its error's first line)."""
     code = textwrap.dedent(f"""
-        from sagemaker_training.cluster import reserve_port_block
+        from sagemaker_training.local.cluster import reserve_port_block
         try:
             print(reserve_port_block({size}, candidates={candidates!r}, lock_dir={lock_dir!r}).base)
         except RuntimeError as exc:
@@ -47,7 +47,7 @@ def test_a_held_block_is_never_given_to_another_process(tmp_path):
 def test_a_block_ends_with_the_process_that_held_it(tmp_path):
     locks = str(tmp_path / "ports")
     base = cluster.free_port_block(3)
-    code = (f"import os; from sagemaker_training.cluster import reserve_port_block; "
+    code = (f"import os; from sagemaker_training.local.cluster import reserve_port_block; "
             f"reserve_port_block(3, candidates=[{base}], lock_dir={locks!r}); os._exit(0)")  # no release
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert len(os.listdir(locks)) == 3  # its lock files are left, unlocked

@@ -18,7 +18,7 @@ import pytest
 
 from helpers import (SIGTERM_SCRIPT, kill_quietly, pid_alive, read_failure, run_train, start_train, succeeded,
                      wait_for_file, write_base_dir)
-from sagemaker_training.processes import ProcessSpec, exception_from_stderr, supervise
+from sagemaker_training.supervision.processes import ProcessSpec, exception_from_stderr, supervise
 
 
 def _job(tmp_path, script: str, name: str = "train.py", **kwargs) -> str:
@@ -648,7 +648,7 @@ def test_carriage_returns_end_lines_as_they_come(tmp_path):
 
 
 def test_line_ends_and_pieces():
-    from sagemaker_training import streams
+    from sagemaker_training.supervision import streams
     from sagemaker_training.errors import Redactor
 
     read, write = os.pipe()
@@ -683,7 +683,7 @@ LEGACY_TF = ("def estimator_fn(run_config, hyperparameters):\n    pass\n"
 def _tf_two_host_plan(tmp_path, current_host="algo-1"):
     from sagemaker_training.environment import Environment
     from sagemaker_training.frameworks import tensorflow as tf_runner
-    from sagemaker_training.job import Job
+    from sagemaker_training.train import Job
 
     base = write_base_dir(tmp_path / current_host, program="train.py", code={"train.py": LEGACY_TF},
                           hosts=("algo-1", "algo-2"), current_host=current_host)
@@ -695,7 +695,7 @@ def test_the_peer_watcher_stands_down_through_its_handle(tmp_path, monkeypatch):
     import socket
     import tempfile
 
-    from sagemaker_training.cluster import free_port_block
+    from sagemaker_training.local.cluster import free_port_block
 
     port = free_port_block(4)  # master, worker 0, ps 0, ps 1
     for name, value in (("SAGEMAKER_TF_PORT", port), ("SAGEMAKER_TF_PS_PORT", port + 2), ("SAGEMAKER_PORT_STRIDE", 1),

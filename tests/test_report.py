@@ -6,9 +6,10 @@ import os
 import signal
 import sys
 
-from sagemaker_training import errors, report
-from sagemaker_training.cluster import ClusterResult
-from sagemaker_training.processes import Outcome, ProcessSpec, supervise
+from sagemaker_training import errors
+from sagemaker_training.supervision import report
+from sagemaker_training.local.cluster import ClusterResult
+from sagemaker_training.supervision.processes import Outcome, ProcessSpec, supervise
 
 
 def test_a_failing_child_reports_its_own_failure_and_exit_code():

@@ -9,7 +9,9 @@ from __future__ import annotations
 import pytest
 
 from helpers import read_failure, run_train, succeeded, write_base_dir
-from sagemaker_training import distributed, environment, settings
+from sagemaker_training.host import distributed
+from sagemaker_training import environment
+from sagemaker_training.core import settings
 from sagemaker_training.errors import ClientError
 
 

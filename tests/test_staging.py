@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from sagemaker_training import staging
+from sagemaker_training.archives import staging
 from sagemaker_training.errors import ClientError
 
 

@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from sagemaker_training import storage, submit_dir
+from sagemaker_training.storage import transfer as storage
+from sagemaker_training.host import submit_dir
 from sagemaker_training.errors import ClientError, PlatformError
 
 CODE = {"train.py": b"print('training')\n", "lib/util.py": b"X = 1\n"}
@@ -55,7 +56,7 @@ def code_dir(tmp_path):
 
 
 def test_importing_storage_does_not_import_boto3():
-    code = ("import sagemaker_training.storage, sagemaker_training.submit_dir, sys; "
+    code = ("import sagemaker_training.storage.transfer, sagemaker_training.host.submit_dir, sys; "
             "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 

@@ -17,7 +17,7 @@ import pytest
 
 from tensorflow_jobs import IRIS_DATA, IRIS_EXAMPLE, exports, read_failure, tf_job
 
-TF_CHILDREN = ("sagemaker_training.frameworks.tensorflow.", "sagemaker_training.job")
+TF_CHILDREN = ("sagemaker_training.frameworks.tensorflow.", "sagemaker_training.train")
 
 
 def processes_of(work_dir: str) -> list:

@@ -20,7 +20,7 @@ from sagemaker_training.environment import Environment
 from sagemaker_training.errors import ClientError, UserError
 from sagemaker_training.frameworks import tensorflow as tf_runner
 from sagemaker_training.frameworks.tensorflow import checkpoints, estimator, peers, user_module
-from sagemaker_training.job import Job
+from sagemaker_training.train import Job
 
 LEGACY = """
     import tensorflow as tf
@@ -157,7 +157,7 @@ def test_script_mode_tuning_job_model_dir_under_mpi(tmp_path):
     import shutil
 
     from sagemaker_training import mpi
-    from sagemaker_training.job import make_plan
+    from sagemaker_training.train import make_plan
 
     hps = {"model_dir": "s3://bucket/prefix/model", "sagemaker_job_name": "tune-002", "sagemaker_mpi_enabled": True}
     base = write_base_dir(tmp_path, {**sdk_encode(hps), "_tuning_objective_metric": "loss"}, program="train.py",
@@ -195,7 +195,7 @@ def test_the_supervisor_never_imports_tensorflow(tmp_path):
 import sys
 from sagemaker_training.environment import Environment
 from sagemaker_training.frameworks import load
-from sagemaker_training.job import Job
+from sagemaker_training.train import Job
 addresses = {{"algo-1": "127.0.0.1", "algo-2": "127.0.0.1"}}
 plan = load("tensorflow").plan(Job(env=Environment({job_dir!r}, {{}}), addresses=addresses))
 assert len(plan.specs) == 3
@@ -447,7 +447,7 @@ def test_watcher_child_reports_a_lost_peer(tmp_path):
 
 def test_a_worker_host_keeps_its_parameter_server_for_every_other_trainer(tmp_path, monkeypatch):
     """3 hosts: algo-2's worker is done; algo-2 waits for the master, then for algo-3's worker."""
-    from sagemaker_training.cluster import free_port_block
+    from sagemaker_training.local.cluster import free_port_block
 
     base = free_port_block(6)
     monkeypatch.setenv("SAGEMAKER_TF_PORT", str(base))  # master base, worker 0 base+1, worker 1 base+2

@@ -317,7 +317,7 @@ def test_a_python2_legacy_module_fails_before_anything_runs(tmp_path, framework,
     ('exec "x = 1"\n', 1),
 ])
 def test_python2_constructs_are_recognised(tmp_path, source, line):
-    from sagemaker_training import entry_point
+    from sagemaker_training.host import entry_point
 
     path = tmp_path / "old.py"
     path.write_text(source)
@@ -327,7 +327,7 @@ def test_python2_constructs_are_recognised(tmp_path, source, line):
 
 @pytest.mark.parametrize("source", ['print("fine")\n', "def broken(:\n    pass\n", 'print("unclosed"\n'])
 def test_python3_files_are_not_called_python2(tmp_path, source):
-    from sagemaker_training import entry_point
+    from sagemaker_training.host import entry_point
 
     path = tmp_path / "new.py"
     path.write_text(source)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from .._record import Record
+from ..core._record import Record
 from ..errors import ClientError
 
 FRAMEWORKS = ("tensorflow", "mxnet")
@@ -27,7 +27,7 @@ class Plan(Record):
     ``on_mains_done(children, stopping=...)`` runs after every main child
     exited 0 and before the auxiliary children are stopped (a parameter
     server host waits there for its peers); ``children`` are the
-    supervisor's live handles (:class:`sagemaker_training.child.Child`)
+    supervisor's live handles (:class:`sagemaker_training.supervision.child.Child`)
     of this plan's auxiliary children, to wait for or signal; ``stopping()``
     turns true when a stop comes meanwhile (then it should return). It must
     return within a bounded time.

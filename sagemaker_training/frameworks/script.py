@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .. import entry_point
-from ..processes import ProcessSpec
+from ..host import entry_point
+from ..supervision.processes import ProcessSpec
 from . import Plan
 
 

@@ -38,9 +38,9 @@ from __future__ import annotations
 import os
 import sys
 
-from .. import settings
+from ..core import settings
 from ..errors import ClientError
-from ..hyperparameters import as_bool
+from ..core.hyperparameters import as_bool
 
 RENDEZVOUS_ENV = "SAGEMAKER_MPI_RENDEZVOUS_DIR"
 LAUNCH_WAIT_ENV = "SAGEMAKER_MPI_LAUNCH_WAIT_SECONDS"
@@ -213,7 +213,7 @@ def plan(job):
     """The plan of this host in an MPI job: the launcher on the first host, the waiter elsewhere."""
     from ..frameworks import Plan  # noqa: PLC0415
     from ..frameworks.script import script_spec  # noqa: PLC0415
-    from ..processes import ProcessSpec  # noqa: PLC0415
+    from ..supervision.processes import ProcessSpec  # noqa: PLC0415
 
     env = job.env
     check_script_mode(env)

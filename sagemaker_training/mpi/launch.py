@@ -26,7 +26,7 @@ import time
 
 from .. import mpi
 from ..environment import Environment
-from ..failures import exception_from_stderr
+from ..supervision.failures import exception_from_stderr
 from .rank import MARKER, cause_first, exit_status, failure_text, start_forwarding
 from .worker import write_verdict
 

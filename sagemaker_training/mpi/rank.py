@@ -183,7 +183,7 @@ def start_forwarding(argv: list, environ: dict | None = None) -> tuple[subproces
 
 def main(argv: list) -> int:
     from .. import mpi  # noqa: PLC0415
-    from ..failures import exception_from_stderr, signal_name  # noqa: PLC0415
+    from ..supervision.failures import exception_from_stderr, signal_name  # noqa: PLC0415
 
     argv, environ, host = host_view(argv, os.environ)
     rank = rank_number(environ)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from ..local_state import shown
+from ..local.state import shown
 from . import protocol
 
 FAILURE_REASON_LIMIT = 1024

@@ -15,7 +15,7 @@ import base64
 import json
 
 from . import describe, protocol
-from ..local_request import ACCOUNT
+from ..local.request import ACCOUNT
 
 NOT_FOUND = "Requested resource not found."
 

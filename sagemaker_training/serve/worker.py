@@ -29,10 +29,10 @@ import sys
 import threading
 import traceback
 
-from ..local_job import LocalJob, S3Clients, check, claim
-from ..local_progress import Log
-from ..local_request import RequestError, validate
-from ..local_state import JobState, describe
+from ..local.job import LocalJob, S3Clients, check, claim
+from ..local.progress import Log
+from ..local.request import RequestError, validate
+from ..local.state import JobState, describe
 from . import describe as answers
 
 

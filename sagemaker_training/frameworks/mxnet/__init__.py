@@ -11,7 +11,7 @@ On more than one host MXNet's own ps-lite kvstore connects them: the first
 host (sorted) runs the scheduler, every host runs a server
 (:mod:`~sagemaker_training.frameworks.mxnet.kvstore`, auxiliary children),
 and the user's code is the worker, with the ``DMLC_*`` variables of
-:func:`sagemaker_training.distributed.mxnet_env`, so ``kvstore='dist_sync'``
+:func:`sagemaker_training.host.distributed.mxnet_env`, so ``kvstore='dist_sync'``
 works unchanged. The workers' kvstore shutdown barrier ends every node of
 the job together, so once the worker has exited 0 the host gives its
 scheduler and server a bounded time (``SAGEMAKER_MXNET_NODE_EXIT_SECONDS``,
@@ -29,9 +29,10 @@ import logging
 import os
 import sys
 
-from ... import distributed, entry_point, settings
-from ...child import wait_ended
-from ...processes import ProcessSpec
+from ...host import distributed, entry_point
+from ...core import settings
+from ...supervision.child import wait_ended
+from ...supervision.processes import ProcessSpec
 from .. import Plan
 from ..script import script_spec
 

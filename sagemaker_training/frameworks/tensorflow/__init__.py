@@ -32,9 +32,10 @@ from __future__ import annotations
 import logging
 import sys
 
-from ... import entry_point, settings
-from ...hyperparameters import as_bool
-from ...processes import ProcessSpec
+from ...host import entry_point
+from ...core import settings
+from ...core.hyperparameters import as_bool
+from ...supervision.processes import ProcessSpec
 from .. import Plan
 from ..script import script_spec
 

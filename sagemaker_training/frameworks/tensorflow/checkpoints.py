@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import logging
 
-from ... import settings
-from ...dir_mirror import DirectoryMirror
-from ...storage import is_s3, join
+from ...core import settings
+from ...storage.mirror import DirectoryMirror
+from ...storage.transfer import is_s3, join
 
 SYNC_ENV = "SAGEMAKER_TF_CHECKPOINT_SYNC_SECONDS"
 DEFAULT_SYNC_SECONDS = 10.0

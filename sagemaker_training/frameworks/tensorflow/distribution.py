@@ -6,7 +6,7 @@ Parameter-server training (legacy on N hosts, or script mode with
 * ``ps <i>``: a parameter server (:mod:`.parameter_server`), auxiliary;
 * the trainer, main: the master on the first host (sorted), a worker on the
   others, with ``TF_CONFIG`` from
-  :func:`sagemaker_training.distributed.tf_config_parameter_servers`;
+  :func:`sagemaker_training.host.distributed.tf_config_parameter_servers`;
 * a peer watcher (:mod:`.peers`), auxiliary, that fails the host when a
   parameter server of another host goes away or never comes up.
 
@@ -18,7 +18,7 @@ the bounds); then the supervisor stops the rest.
 
 MultiWorkerMirroredStrategy (script mode) needs no extra process: every host
 runs the script as a worker with ``TF_CONFIG`` from
-:func:`sagemaker_training.distributed.tf_config_multi_worker`.
+:func:`sagemaker_training.host.distributed.tf_config_multi_worker`.
 
 Nothing here imports TensorFlow.
 """
@@ -32,8 +32,8 @@ import signal
 import sys
 from collections.abc import Callable
 
-from ... import distributed, entry_point
-from ...processes import ProcessSpec
+from ...host import distributed, entry_point
+from ...supervision.processes import ProcessSpec
 from .. import Plan
 from . import peers
 

@@ -33,7 +33,7 @@ import os
 import signal
 import time
 
-from ... import settings as knobs
+from ...core import settings as knobs
 from ...environment import Environment
 from ...errors import ClientError, PlatformError, UserError, mark_done, record, user_code
 from . import checkpoints, sessions, user_module, worker_delay

@@ -27,7 +27,7 @@ watcher's handle from the supervisor and sends it SIGTERM before it waits:
 the watcher then exits at once and quietly instead of reporting the peers
 that end normally. Nothing is written to disk for that.
 
-Every bound is read with :func:`sagemaker_training.settings.seconds`: a
+Every bound is read with :func:`sagemaker_training.core.settings.seconds`: a
 value that is not a number >= 0 is a ClientError naming the variable.
 """
 
@@ -39,8 +39,8 @@ import socket
 import sys
 import time
 
-from ... import settings
-from ..._record import Record
+from ...core import settings
+from ...core._record import Record
 from ...errors import PlatformError, record
 
 START_ENV = "SAGEMAKER_TF_PEER_START_SECONDS"
@@ -83,7 +83,7 @@ class Endpoint(Record):
 def endpoints(tf_config: dict, hosts) -> list[Endpoint]:
     """Every task of a parameter-server TF_CONFIG, with the host it runs on.
 
-    The layout is :func:`sagemaker_training.distributed.tf_config_parameter_servers`'s:
+    The layout is :func:`sagemaker_training.host.distributed.tf_config_parameter_servers`'s:
     ``ps`` i on the i-th host (sorted), ``master`` on the first, ``worker`` i
     on the (i+1)-th.
     """

@@ -29,7 +29,7 @@ TensorFlow 1.x, :data:`CONTRIB_MODULES`, or TF 1's internal paths), or, since
 ``tf.compat.v1`` holds the rest of TensorFlow 1.x, a name in neither
 TensorFlow 1.x nor 2.15 (a misspelling: the nearest name there is, if any,
 is suggested). A helper module of the code directory that is Python 2 fails
-with the Python 2 advice of :func:`~sagemaker_training.entry_point.python2_error`.
+with the Python 2 advice of :func:`~sagemaker_training.host.entry_point.python2_error`.
 
 Only the legacy trainer child imports this module; TensorFlow is imported
 when the user's code first imports it.
@@ -46,7 +46,7 @@ import os
 import sys
 import types
 
-from ... import entry_point
+from ...host import entry_point
 
 TF1_HINT = "is TensorFlow 1.x API with no TensorFlow 2.15 equivalent here"
 ADVICE = ("this container runs TensorFlow 1.x code on TensorFlow 2.15 through tf.compat.v1 and the tf.contrib "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ... import entry_point
+from ...host import entry_point
 from ...errors import ClientError, UserError, user_code
 
 MODEL_FUNCTIONS = ("estimator_fn", "keras_model_fn", "model_fn")

@@ -17,8 +17,8 @@ import signal
 import subprocess
 import sys
 
-from . import logs
-from .errors import ClientError, Redactor, UserError
+from ..core import logs
+from ..errors import ClientError, Redactor, UserError
 
 PIP_TAIL_LINES = 15
 DEFAULT_REQUIREMENTS = "requirements.txt"

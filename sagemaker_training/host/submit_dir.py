@@ -1,7 +1,7 @@
 """The user's code into the code dir, from wherever ``sagemaker_submit_directory`` says.
 
 :func:`fetch_submit_dir` makes the code dir hold exactly the user's code: an
-S3 tarball or folder (downloaded through storage.py, the only module that
+S3 tarball or folder (downloaded through transfer.py, the only module that
 talks to S3), a ``file://`` URI or a local path to a tarball or a directory.
 The new code is built beside the old and swapped in only when complete
 (staging.py). A code dir that holds someone else's files (a symbolic link, a
@@ -15,8 +15,9 @@ import shutil
 import tempfile
 import urllib.parse
 
-from . import archives, staging, storage
-from .errors import ClientError
+from ..archives import tarball, staging
+from ..storage import transfer
+from ..errors import ClientError
 
 WHAT = "sagemaker_submit_directory"
 
@@ -85,17 +86,17 @@ def _copy_directory(source: str, code_dir: str) -> None:
 
 
 def _fetch_from_s3(uri: str, code_dir: str, region: str | None) -> None:
-    key = storage.parse_s3_uri(uri)[1]
-    client = storage.s3_client(region)
+    key = transfer.parse_s3_uri(uri)[1]
+    client = transfer.s3_client(region)
     if not key or key.endswith("/"):
         with staging.staged_directory(code_dir) as staged:
-            if not storage.download_prefix(uri, staged, region, what=WHAT, client=client):
+            if not transfer.download_prefix(uri, staged, region, what=WHAT, client=client):
                 raise ClientError(f"{uri} has no objects: check {WHAT}.")
         return
     with tempfile.TemporaryDirectory(prefix=".sourcedir-", dir=_scratch_parent(code_dir)) as scratch:
-        local = storage.download_file(uri, os.path.join(scratch, os.path.basename(key)), region, what=WHAT,
+        local = transfer.download_file(uri, os.path.join(scratch, os.path.basename(key)), region, what=WHAT,
                                       client=client)
-        archives.extract_tarball(local, code_dir, display_name=uri)
+        tarball.extract_tarball(local, code_dir, display_name=uri)
 
 
 def fetch_submit_dir(uri: str, code_dir: str, region: str | None = None) -> None:
@@ -113,11 +114,11 @@ def fetch_submit_dir(uri: str, code_dir: str, region: str | None = None) -> None
     if not isinstance(uri, str) or not uri.strip():
         raise ClientError(f"{WHAT} is empty: give the S3 URI or the local path of the code.")
     uri = uri.strip()
-    local = not storage.is_s3(uri) and ("://" not in uri or uri[:7].lower() == "file://")
+    local = not transfer.is_s3(uri) and ("://" not in uri or uri[:7].lower() == "file://")
     if local and os.path.isdir(_local_path(uri)) and os.path.realpath(_local_path(uri)) == os.path.realpath(code_dir):
         return  # already in place (the SDK's local mode: /opt/ml/code itself): nothing moves
     _refuse_foreign_code_dir(code_dir, uri)
-    if storage.is_s3(uri):
+    if transfer.is_s3(uri):
         _fetch_from_s3(uri, code_dir, region)
         return
     if not local:
@@ -129,4 +130,4 @@ def fetch_submit_dir(uri: str, code_dir: str, region: str | None = None) -> None
     if os.path.isdir(path):
         _copy_directory(path, code_dir)
     else:
-        archives.extract_tarball(path, code_dir, display_name=uri)
+        tarball.extract_tarball(path, code_dir, display_name=uri)

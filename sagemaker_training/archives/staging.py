@@ -21,8 +21,8 @@ import shutil
 import stat
 import tempfile
 
-from . import logs
-from .errors import ClientError
+from ..core import logs
+from ..errors import ClientError
 
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 

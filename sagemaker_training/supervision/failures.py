@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 import signal
 
-from ._record import Record
-from .errors import headline_of, one_line, short_sentence
+from ..core._record import Record
+from ..errors import headline_of, one_line, short_sentence
 
 
 _SIGNAL_HINTS = {

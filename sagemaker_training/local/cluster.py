@@ -29,8 +29,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from .processes import Outcome, ProcessSpec, Supervisor
-from .report import outcome_report
+from ..supervision.processes import Outcome, ProcessSpec, Supervisor
+from ..supervision.report import outcome_report
 
 PORTS_PER_HOST = 3  # TF master/worker, TF parameter server, MXNet scheduler
 
@@ -81,10 +81,10 @@ class PortBlock:
         return range(self.base, self.base + self.size)
 
     def release(self) -> None:
-        from . import file_lock
+        from . import locks
 
         while self._held:
-            file_lock.release(*self._held.pop())
+            locks.release(*self._held.pop())
 
 
 def port_lock_dir() -> str:
@@ -98,8 +98,8 @@ def reserve_port_block(size: int, candidates=None, attempts: int = 200, lock_dir
     long as the block is held, so two jobs starting at once, in separate
     processes, never get overlapping blocks. ``candidates``: the base ports to
     try, in order (default: ones the OS chooses)."""
-    from . import file_lock
-    from .local_request import RequestError
+    from . import locks
+    from .request import RequestError
 
     lock_dir = lock_dir or port_lock_dir()
     bases = iter(candidates) if candidates is not None else (_os_chosen_port() for _ in range(attempts))
@@ -110,7 +110,7 @@ def reserve_port_block(size: int, candidates=None, attempts: int = 200, lock_dir
         try:
             for port in range(base, base + size):
                 path = os.path.join(lock_dir, f"{port}.lock")
-                held.append((file_lock.acquire(path, "held"), path))
+                held.append((locks.acquire(path, "held"), path))
         except RequestError:  # another job holds one of them
             PortBlock(base, size, held).release()
             continue
@@ -240,7 +240,7 @@ class LocalCluster:
         return [
             ProcessSpec(
                 name=host,
-                argv=[self.python, "-m", "sagemaker_training.job"],
+                argv=[self.python, "-m", "sagemaker_training.train"],
                 env=self.host_environ(host, base_port),
                 cwd=self.base_dir(host),
                 main=True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from .errors import Redactor
+from ..errors import Redactor
 
 LOGGER_NAME = "sagemaker_training"
 

@@ -26,9 +26,10 @@ import posixpath
 import shutil
 from dataclasses import dataclass
 
-from . import settings, storage
-from .dir_mirror import DirectoryMirror
-from .errors import ClientError, TrainingError
+from ..core import settings
+from ..storage import transfer
+from ..storage.mirror import DirectoryMirror
+from ..errors import ClientError, TrainingError
 
 SYNC_ENV = "SAGEMAKER_CHECKPOINT_SYNC_SECONDS"
 DEFAULT_SYNC_SECONDS = 10.0
@@ -62,7 +63,7 @@ def read(body: dict, fail) -> CheckpointConfig | None:
         fail(f"{_FIELD}.S3Uri is required and must be an s3:// URI (where the checkpoints are kept), "
              f"got {uri!r}.")
     try:
-        storage.parse_s3_uri(uri, f"{_FIELD}.S3Uri")
+        transfer.parse_s3_uri(uri, f"{_FIELD}.S3Uri")
     except ClientError as exc:
         fail(exc.message)
     local_path = config.get("LocalPath") or DEFAULT_LOCAL_PATH

@@ -29,12 +29,13 @@ import shutil
 import sys
 import tempfile
 
-from . import archives, storage
-from .errors import TrainingError
-from .local_flags import request_from_flags
-from .local_job import LocalJob, S3Clients, check, claim
-from .local_progress import PROG, Log, Transfer
-from .local_request import (
+from ..archives import tarball
+from ..storage import transfer
+from ..errors import TrainingError
+from .flags import request_from_flags
+from .job import LocalJob, S3Clients, check, claim
+from .progress import PROG, Log, Transfer
+from .request import (
     ACCOUNT,
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_MAX_RUN,
@@ -46,8 +47,8 @@ from .local_request import (
     split_s3,
     validate,
 )
-from .local_s3 import EmbeddedS3, EmbeddedS3Unavailable
-from .local_state import as_uri, now
+from .embedded_s3 import EmbeddedS3, EmbeddedS3Unavailable
+from .state import as_uri, now
 
 EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_BAD_REQUEST = 0, 1, 2
 
@@ -112,7 +113,7 @@ _FLAG_NAMES = ("entry_point", "source_dir", "hyperparameter", "training_steps", 
 
 
 def _region(args) -> str:
-    return storage.region_name(args.region)
+    return transfer.region_name(args.region)
 
 
 def _uploads(args) -> list[tuple[str, str]]:
@@ -131,21 +132,21 @@ def _uploads(args) -> list[tuple[str, str]]:
 
 
 def _copy_all(log: Log, label: str, pairs: list, copy) -> None:
-    """``copy(entry, target, progress)`` for every (storage.Entry, target), under one progress display."""
+    """``copy(entry, target, progress)`` for every (transfer.Entry, target), under one progress display."""
     with Transfer(log, label, sum(entry.size for entry, _ in pairs), len(pairs)) as progress:
         for entry, target in pairs:
             copy(entry, target, progress)
 
 
 def _upload_tree(log: Log, path: str, uri: str, region: str, client) -> None:
-    entries = storage.list_files(path)
+    entries = transfer.list_files(path)
     if not entries:
         raise RequestError(f"--upload-data {path}: nothing to upload.")
     if os.path.isfile(path):
         pairs = [(entries[0], uri if not uri.endswith("/") else uri + entries[0].relative)]
     else:
-        pairs = [(entry, storage.join(uri, entry.relative)) for entry in entries]
-    _copy_all(log, f"upload {path} -> {uri}", pairs, lambda entry, target, progress: storage.store(
+        pairs = [(entry, transfer.join(uri, entry.relative)) for entry in entries]
+    _copy_all(log, f"upload {path} -> {uri}", pairs, lambda entry, target, progress: transfer.store(
         entry.source, target, region, what="--upload-data", client=client, progress=progress))
 
 
@@ -153,11 +154,11 @@ def _pack_source(source, work_dir: str) -> str:
     """sourcedir.tar.gz of the source dir (or of the entry point alone), as the SDK packs it."""
     archive = os.path.join(work_dir, "sourcedir.tar.gz")
     if source.source_dir:
-        return archives.pack_directory(source.source_dir, archive)
+        return tarball.pack_directory(source.source_dir, archive)
     single = os.path.join(work_dir, "single-file-source")
     os.makedirs(single, exist_ok=True)
     shutil.copy2(source.entry_path, os.path.join(single, source.entry_point))
-    archives.pack_directory(single, archive)
+    tarball.pack_directory(single, archive)
     shutil.rmtree(single)
     return archive
 
@@ -199,7 +200,7 @@ def run_command(args, log: Log) -> int:
             if args.embedded_s3:
                 written = request.written_s3_uris() + [uri for _, uri in uploads]
                 for bucket in sorted({split_s3(uri, "an S3 URI")[0] for uri in written}):
-                    storage.create_bucket(bucket, region, client=client())
+                    transfer.create_bucket(bucket, region, client=client())
             for path, uri in uploads:
                 _upload_tree(log, path, uri, region, client())
         except TrainingError as exc:
@@ -222,8 +223,8 @@ def run_command(args, log: Log) -> int:
         if source is not None:  # the flags form: the code goes where the request says it is
             archive = _pack_source(source, work_dir)
             try:
-                storage.store(archive, source.upload_to, region, what="--code-location",
-                              client=client() if storage.is_s3(source.upload_to) else None)
+                transfer.store(archive, source.upload_to, region, what="--code-location",
+                              client=client() if transfer.is_s3(source.upload_to) else None)
             except TrainingError as exc:
                 raise RequestError(exc.message) from None
             log(f"sourcedir.tar.gz -> {source.upload_to}")
@@ -269,12 +270,12 @@ def _download_artifacts(log: Log, request, directory: str, region: str, client) 
         location = request.artifact_location(name)
         target = os.path.join(target_dir, name)
         try:
-            entries = [e for e in storage.list_files(location, region, client=client() if storage.is_s3(location)
+            entries = [e for e in transfer.list_files(location, region, client=client() if transfer.is_s3(location)
                                                      else None) if e.source == location]
             if not entries:
                 continue
-            _copy_all(log, f"{name} -> {target}", [(entries[0], target)], lambda entry, path, progress: storage.fetch(
-                entry, path, region, client=client() if storage.is_s3(location) else None, progress=progress))
+            _copy_all(log, f"{name} -> {target}", [(entries[0], target)], lambda entry, path, progress: transfer.fetch(
+                entry, path, region, client=client() if transfer.is_s3(location) else None, progress=progress))
         except TrainingError as exc:  # a copy for convenience; the job's result stands
             log(f"could not copy {location}: {exc.message}")
             continue

@@ -42,10 +42,11 @@ import sys
 import threading
 import time
 
-from . import orphans, settings
-from ._record import Record
+from . import orphans
+from ..core import settings
+from ..core._record import Record
 from .child import Child, make_error_dir, remove_error_dir
-from .errors import Redactor
+from ..errors import Redactor
 from .failures import ProcessFailure, exception_from_stderr, signal_name  # noqa: F401 - re-exported
 
 GRACE_ENV = "SAGEMAKER_TERMINATION_GRACE_SECONDS"

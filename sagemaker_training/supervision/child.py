@@ -18,7 +18,7 @@ import sys
 import time
 
 from . import orphans, streams
-from .errors import DONE_FILE_ENV, ERROR_FILE_ENV, Redactor, read_error_file
+from ..errors import DONE_FILE_ENV, ERROR_FILE_ENV, Redactor, read_error_file
 from .failures import ProcessFailure
 
 STDERR_TAIL_LINES = streams.TAIL_LINES

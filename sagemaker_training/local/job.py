@@ -3,7 +3,7 @@
 :func:`check` looks at everything the job will read or write before
 anything starts (a RequestError names what is wrong); :func:`claim` makes
 the job the only one using its artifact destination and its work dir; then
-:class:`LocalJob` drives a :class:`~sagemaker_training.local_state.JobState`
+:class:`LocalJob` drives a :class:`~sagemaker_training.local.state.JobState`
 through the platform's steps:
 
 1. a base dir per host (``algo-1`` ... ``algo-N``) with the three config
@@ -19,7 +19,7 @@ through the platform's steps:
    ``<S3OutputPath>/<job>/output/model.tar.gz``, ``output/data/`` into
    ``output.tar.gz`` beside it.
 
-All S3 and file copies go through storage.py, with one client per job made
+All S3 and file copies go through transfer.py, with one client per job made
 from the S3 variables the job was given (``s3_environ``: the embedded
 endpoint's, or none for this process's own); the hosts get the same
 variables. Nothing here reads or changes this process's os.environ for S3.
@@ -36,22 +36,25 @@ import sys
 import tempfile
 import threading
 
-from . import archives, file_lock, storage, submit_dir
+from ..archives import tarball
+from . import locks
+from ..storage import transfer
+from ..host import submit_dir
 from .cluster import LocalCluster
-from .errors import TrainingError
-from .hyperparameters import decode_value
-from .local_checkpoints import HostCheckpoints
-from .local_progress import Log, Transfer
-from .local_request import SCRIPT, RequestError, TrainingRequest
-from .local_s3 import overlay
-from .local_state import JobState, arn, describe, now
+from ..errors import TrainingError
+from ..core.hyperparameters import decode_value
+from .checkpoints import HostCheckpoints
+from .progress import Log, Transfer
+from .request import SCRIPT, RequestError, TrainingRequest
+from .embedded_s3 import overlay
+from .state import JobState, arn, describe, now
 
 _LOCK_DIR = f"sagemaker-training-local-{os.getuid()}"  # under the temp dir: who holds which destination
 
 
 def s3_client(region: str, s3_environ: dict | None):
     """A client for this job: the variables it was given over this process's environment."""
-    return storage.s3_client(region, environ=overlay(s3_environ) if s3_environ else None)
+    return transfer.s3_client(region, environ=overlay(s3_environ) if s3_environ else None)
 
 
 class S3Clients:
@@ -96,13 +99,13 @@ def _bad(field: str, exc: TrainingError) -> RequestError:
 def check(request: TrainingRequest, region: str, client_factory) -> dict:
     """Every channel has data, every key lands inside its channel, and the
     output location can take the artifacts; else a RequestError naming the
-    field. Returns the channels' listings (channel name -> storage.Entry list)."""
+    field. Returns the channels' listings (channel name -> transfer.Entry list)."""
     listings = {}
     for channel in request.channels:
         if not channel.is_s3 and not os.path.exists(channel.uri):
             raise RequestError(f"{channel.field}: local path {channel.uri} does not exist.")
         try:
-            entries = storage.list_files(channel.uri, region, what=channel.field,
+            entries = transfer.list_files(channel.uri, region, what=channel.field,
                                          client=client_factory() if channel.is_s3 else None,
                                          destination=f"the channel directory input/data/{channel.name}")
         except TrainingError as exc:
@@ -116,14 +119,14 @@ def check(request: TrainingRequest, region: str, client_factory) -> dict:
                                f"needs at least as many objects; {channel.uri} has {len(entries)}.")
         listings[channel.name] = entries
     field = "OutputDataConfig.S3OutputPath"
-    buckets = [(field, request.output_path)] if storage.is_s3(request.output_path) else []
+    buckets = [(field, request.output_path)] if transfer.is_s3(request.output_path) else []
     if not buckets:
         _check_local_output(request.output_path, field)
     if request.checkpoint is not None:
         buckets.append(("CheckpointConfig.S3Uri", request.checkpoint.s3_uri))
     for field, uri in buckets:
         try:
-            storage.check_bucket(uri, region, what=field, client=client_factory())
+            transfer.check_bucket(uri, region, what=field, client=client_factory())
         except TrainingError as exc:
             raise _bad(field, exc) from None
     return listings
@@ -131,8 +134,8 @@ def check(request: TrainingRequest, region: str, client_factory) -> dict:
 
 def _existing_artifacts(request: TrainingRequest, region: str, client_factory) -> list[str]:
     destination = request.artifact_location("")
-    if storage.is_s3(destination):
-        return storage.list_prefix(destination, region, what="OutputDataConfig.S3OutputPath",
+    if transfer.is_s3(destination):
+        return transfer.list_prefix(destination, region, what="OutputDataConfig.S3OutputPath",
                                    client=client_factory())
     return sorted(os.listdir(destination)) if os.path.isdir(destination) else []
 
@@ -145,13 +148,13 @@ def claim(request: TrainingRequest, work_dir: str, region: str, s3_environ: dict
     a second job in a work dir in use. The locks are flock()s, so they end with
     the process that held them, however it ends."""
     destination = request.artifact_location("")
-    endpoint = storage.endpoint_url(overlay(s3_environ)) if storage.is_s3(destination) else ""
+    endpoint = transfer.endpoint_url(overlay(s3_environ)) if transfer.is_s3(destination) else ""
     digest = hashlib.sha256(f"{endpoint}|{destination}".encode()).hexdigest()[:24]
     in_use = (f"ResourceInUse: training job {request.job_name!r} already writes to {destination}: "
               "give this job another TrainingJobName")
     with contextlib.ExitStack() as held:
         path = os.path.join(tempfile.gettempdir(), _LOCK_DIR, f"{digest}.lock")
-        held.callback(file_lock.release, file_lock.acquire(path, f"{in_use} (it is running)."), path)
+        held.callback(locks.release, locks.acquire(path, f"{in_use} (it is running)."), path)
         try:
             existing = _existing_artifacts(request, region, client_factory)
         except TrainingError as exc:
@@ -161,7 +164,7 @@ def claim(request: TrainingRequest, work_dir: str, region: str, s3_environ: dict
         os.makedirs(work_dir, exist_ok=True)
         path = os.path.join(work_dir, ".sagemaker-local.lock")
         busy = f"ResourceInUse: the work dir {work_dir} is in use by another local job: give another --work-dir."
-        held.callback(file_lock.release, file_lock.acquire(path, busy), path)
+        held.callback(locks.release, locks.acquire(path, busy), path)
         yield
 
 
@@ -263,7 +266,7 @@ class LocalJob:
         submit = decode_value("sagemaker_submit_directory", hyperparameters.get("sagemaker_submit_directory"))
         # a container fetches code from a real S3 itself; a local path or the embedded S3 it could not
         localize_code = localize_code and isinstance(submit, str) and bool(submit) and (
-            not storage.is_s3(submit) or bool(self.s3_environ))
+            not transfer.is_s3(submit) or bool(self.s3_environ))
         if localize_code:
             del hyperparameters["sagemaker_submit_directory"]
         cluster.write_config(hyperparameters, {c.name: c.data_config() for c in request.channels}, encode=False)
@@ -273,7 +276,7 @@ class LocalJob:
         for channel in request.channels:
             entries = self.listings.get(channel.name)
             if entries is None:
-                entries = self.listings[channel.name] = storage.list_files(
+                entries = self.listings[channel.name] = transfer.list_files(
                     channel.uri, self.region, what=channel.field, client=self.client() if channel.is_s3 else None)
             self._download_channel(cluster, channel, entries)
         if request.checkpoint is not None:  # CheckpointConfig: S3Uri into every host's LocalPath
@@ -286,13 +289,13 @@ class LocalJob:
     def _localize_code(self, cluster: _Cluster, submit: str) -> None:
         with tempfile.TemporaryDirectory(prefix="code-", dir=self.work_dir) as scratch:
             source = submit
-            if storage.is_s3(submit):
+            if transfer.is_s3(submit):
                 what = "sagemaker_submit_directory"
                 if submit.endswith("/"):
                     source = os.path.join(scratch, "code")
-                    storage.download_prefix(submit, source, self.region, what=what, client=self.client())
+                    transfer.download_prefix(submit, source, self.region, what=what, client=self.client())
                 else:
-                    source = storage.download_file(submit, os.path.join(scratch, os.path.basename(submit)),
+                    source = transfer.download_file(submit, os.path.join(scratch, os.path.basename(submit)),
                                                    self.region, what=what, client=self.client())
             for host in cluster.hosts:
                 submit_dir.fetch_submit_dir(source, os.path.join(cluster.base_dir(host), "code"), self.region)
@@ -311,7 +314,7 @@ class LocalJob:
         with Transfer(self.log, f"channel {channel.name} <- {channel.uri}{where}",
                       sum(e.size for e, _ in pairs), len(pairs)) as progress:
             for entry, target in pairs:
-                storage.fetch(entry, target, self.region, what=channel.field,
+                transfer.fetch(entry, target, self.region, what=channel.field,
                               client=self.client() if channel.is_s3 else None, progress=progress)
         if not sharded:
             for host in hosts[1:]:
@@ -375,11 +378,11 @@ class LocalJob:
         try:
             os.makedirs(directory, exist_ok=True)
             # what the job wrote is packed as it is: its links are never followed out of the directory
-            archive = archives.pack_directory(directory, os.path.join(self.work_dir, "artifacts", name),
+            archive = tarball.pack_directory(directory, os.path.join(self.work_dir, "artifacts", name),
                                               follow_outside_files=False)
             with Transfer(self.log, f"{name} -> {location}", os.path.getsize(archive), 1) as progress:
-                storage.store(archive, location, self.region, what="OutputDataConfig.S3OutputPath",
-                              client=self.client() if storage.is_s3(location) else None, progress=progress)
+                transfer.store(archive, location, self.region, what="OutputDataConfig.S3OutputPath",
+                              client=self.client() if transfer.is_s3(location) else None, progress=progress)
         except BaseException:
             self.undelivered.append(directory)
             raise

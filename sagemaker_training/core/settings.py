@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 
-from .errors import ClientError
+from ..errors import ClientError
 
 
 def _environ(environ):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tarfile
 
-from . import settings
+from ..core import settings
 
 MAX_CODE_BYTES_ENV = "SAGEMAKER_MAX_CODE_BYTES"
 DEFAULT_MAX_CODE_BYTES = 10 * 1024**3  # far above any real sourcedir.tar.gz, below a disk's worth

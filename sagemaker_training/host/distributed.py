@@ -21,8 +21,8 @@ import json
 import os
 import time
 
-from . import settings
-from .errors import ClientError, PlatformError
+from ..core import settings
+from ..errors import ClientError, PlatformError
 
 HOST_ADDRESSES_ENV = "SAGEMAKER_HOST_ADDRESSES"
 

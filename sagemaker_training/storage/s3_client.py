@@ -29,8 +29,8 @@ import os
 import re
 import urllib.parse
 
-from . import settings
-from .errors import ClientError, PlatformError, Redactor
+from ..core import settings
+from ..errors import ClientError, PlatformError, Redactor
 
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL")
 MAX_ATTEMPTS_ENV = "SAGEMAKER_S3_MAX_ATTEMPTS"

@@ -15,9 +15,9 @@ import os
 import time
 from dataclasses import dataclass
 
-from .hyperparameters import decode_value
-from .local_request import FRAMEWORKS, SCRIPT, fail, join_location, normalize_location
-from .local_state import as_uri
+from ..core.hyperparameters import decode_value
+from .request import FRAMEWORKS, SCRIPT, fail, join_location, normalize_location
+from .state import as_uri
 
 
 def default_job_name(framework: str) -> str:

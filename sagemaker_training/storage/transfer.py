@@ -20,8 +20,8 @@ import shutil
 import stat
 from dataclasses import dataclass
 
-from .errors import ClientError
-from .s3_connection import (  # noqa: F401 - the S3 vocabulary callers use through storage
+from ..errors import ClientError
+from .s3_client import (  # noqa: F401 - the S3 vocabulary callers use through transfer
     DEFAULT_MAX_ATTEMPTS, ENDPOINT_VARIABLES, MAX_ATTEMPTS_ENV, _bucket_exists, endpoint_url, is_s3, max_attempts,
     parse_s3_uri, region_name, s3_client, s3_errors as _s3_errors)
 

@@ -3,7 +3,7 @@
 Two users, one logic: the legacy TensorFlow runner's ``checkpoint_path``
 mirror (frameworks/tensorflow/checkpoints.py) and the platform's
 ``CheckpointConfig`` in local mode (local_checkpoints.py). Everything goes
-through storage.py (its URI parser, its errors, its refusal of keys that
+through transfer.py (its URI parser, its errors, its refusal of keys that
 would land outside the directory); boto3 is imported only when the mirror
 first talks to S3.
 
@@ -21,14 +21,14 @@ import logging
 import os
 import threading
 
-from . import storage
+from . import transfer
 
 
 class DirectoryMirror:
     def __init__(self, uri: str, local_dir: str, *, interval: float, what: str, region: str | None = None,
                  client=None, skip=None, last: tuple = (), log: logging.Logger | None = None,
                  thread_name: str = "s3-mirror"):
-        storage.parse_s3_uri(uri, what)
+        transfer.parse_s3_uri(uri, what)
         self.uri = uri
         self.local_dir = local_dir
         self.region = region
@@ -48,13 +48,13 @@ class DirectoryMirror:
     @property
     def client(self):
         if self._client is None:
-            self._client = storage.s3_client(self.region)
+            self._client = transfer.s3_client(self.region)
         return self._client
 
     def restore(self) -> int:
         """Download every object under the prefix; return how many."""
         os.makedirs(self.local_dir, exist_ok=True)
-        written = storage.download_prefix(self.uri, self.local_dir, what=self.what, client=self.client,
+        written = transfer.download_prefix(self.uri, self.local_dir, what=self.what, client=self.client,
                                           skip=self.skip)
         for path in written:
             relative = os.path.relpath(path, os.path.abspath(self.local_dir)).replace(os.sep, "/")
@@ -69,7 +69,7 @@ class DirectoryMirror:
         with self._lock:
             if not os.path.isdir(self.local_dir):
                 return 0
-            return storage.sync_directory(self.local_dir, self.uri, self.synced, what=self.what,
+            return transfer.sync_directory(self.local_dir, self.uri, self.synced, what=self.what,
                                           client=self.client, skip=self.skip, last=self.last)
 
     def start(self) -> None:

@@ -1,7 +1,7 @@
 """How a run ends, in words and an exit code, and the report files.
 
 One host's ``train`` (job.py), several hosts on one machine (cluster.py) and
-local mode all turn a supervised run's :class:`~sagemaker_training.processes.Outcome`
+local mode all turn a supervised run's :class:`~sagemaker_training.supervision.processes.Outcome`
 into the same (failure text, exit code) with :func:`outcome_report`, and
 ``train`` leaves it on disk with :func:`write_report`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import Redactor
+from ..errors import Redactor
 
 FAILURE_LIMIT = 1024 * 32  # what output/failure keeps; the platform shows the first 1024 characters
 MAX_RUN_EXIT = 124  # as timeout(1): stopped by the deadline

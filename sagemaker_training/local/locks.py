@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from .local_request import RequestError
+from .request import RequestError
 
 
 def _is_at(f, path: str) -> bool:

@@ -21,7 +21,7 @@ filter, written out here so that it does not depend on the Python version:
 
 Every member is checked before anything is written; the archive is then
 unpacked into a staging directory beside the destination, which replaces the
-destination only once everything is in place (:mod:`sagemaker_training.staging`), so a
+destination only once everything is in place (:mod:`sagemaker_training.archives.staging`), so a
 refused or broken archive leaves the destination as it was.
 
 ``pack_directory`` writes the other direction: a ``.tar.gz`` of a directory's
@@ -41,9 +41,9 @@ import tarfile
 import tempfile
 import zlib
 
-from .errors import ClientError
+from ..errors import ClientError
 from .staging import staged_directory
-from .tar_policy import Policy, Refused, max_code_bytes, shown_name
+from .policy import Policy, Refused, max_code_bytes, shown_name
 
 _REPACK_HINT = "repack the code without it (e.g. tar -czf sourcedir.tar.gz -C <source dir> .) and upload it again"
 _FILE_MODE_KEEP = 0o755  # rwx for the owner, r-x for group and others; never write for group/others

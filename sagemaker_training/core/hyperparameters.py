@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-from .errors import ClientError
+from ..errors import ClientError
 
 TOOLKIT_PREFIX = "sagemaker_"
 

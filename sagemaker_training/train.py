@@ -18,13 +18,15 @@ import sys
 import time
 import traceback
 
-from . import distributed, entry_point, frameworks, logs, mpi
-from ._record import Record
+from .host import distributed, entry_point
+from . import frameworks, mpi
+from .core import logs
+from .core._record import Record
 from .environment import Environment, base_dir_from
 from .errors import ClientError, Redactor, ToolkitError, TrainingError
-from .processes import grace_seconds, supervise
-from .report import FAILURE_LIMIT, outcome_report, write_report  # noqa: F401 - FAILURE_LIMIT: tests read it here
-from .stopping import StopGuard, Stopped
+from .supervision.processes import grace_seconds, supervise
+from .supervision.report import FAILURE_LIMIT, outcome_report, write_report  # noqa: F401 - FAILURE_LIMIT: tests read it here
+from .supervision.stopping import StopGuard, Stopped
 
 
 class Job(Record):
@@ -51,7 +53,7 @@ def prepare(env: Environment, log, guard: StopGuard | None = None) -> Job:
     if env.module_dir:
         guard.phase = f"fetching the code from {env.module_dir}"
         log.info("fetching the code from %s", env.module_dir)
-        from . import submit_dir  # noqa: PLC0415 - keeps boto3 out of jobs without S3
+        from .host import submit_dir  # noqa: PLC0415 - keeps boto3 out of jobs without S3
 
         submit_dir.fetch_submit_dir(env.module_dir, env.code_dir, env.region)
     elif not os.path.isdir(env.code_dir):

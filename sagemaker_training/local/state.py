@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime
 import threading
 
-from .errors import REDACTED, is_secret_name
-from .local_request import ACCOUNT, TrainingRequest
+from ..errors import REDACTED, is_secret_name
+from .request import ACCOUNT, TrainingRequest
 
 FAILURE_REASON_LIMIT = 1024
 ENDED = ("Completed", "Failed", "Stopped")

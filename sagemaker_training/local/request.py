@@ -20,10 +20,10 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from . import storage
-from .environment import check_channel_name, check_text
-from .errors import ClientError
-from .hyperparameters import check_names, decode_value
+from ..storage import transfer
+from ..environment import check_channel_name, check_text
+from ..errors import ClientError
+from ..core.hyperparameters import check_names, decode_value
 
 FRAMEWORKS = ("tensorflow", "mxnet")
 SCRIPT = "script"  # --framework script: the plain script runner, no framework
@@ -147,13 +147,13 @@ class TrainingRequest:
 # Locations
 
 
-join_location = storage.join
+join_location = transfer.join
 
 
 def split_s3(uri: str, field_name: str) -> tuple[str, str]:
     """(bucket, key) of an s3:// URI (storage's one parser), or a RequestError naming the field."""
     try:
-        return storage.parse_s3_uri(uri, field_name)
+        return transfer.parse_s3_uri(uri, field_name)
     except ClientError as exc:
         fail(exc.message)
 
@@ -366,7 +366,7 @@ def validate(body, framework: str | None = None) -> TrainingRequest:
               "itself (base dir, ports, timeouts), which local mode sets for each host; remove "
               f"{'it' if len(ours) == 1 else 'them'} from the request.")
 
-    from .local_checkpoints import read  # noqa: PLC0415 - it uses fail() from here
+    from .checkpoints import read  # noqa: PLC0415 - it uses fail() from here
     return TrainingRequest(
         checkpoint=read(body, fail), body=body, job_name=job_name, image=image, framework=framework, hyperparameters=dict(hyperparameters),
         channels=channels, output_path=output_path, instance_count=instance_count, max_run=max_run,

@@ -1,0 +1,9 @@
+"""The shared basics every layer above uses; nothing here starts a process or touches S3.
+
+| module | concern |
+|---|---|
+| ``_record.py`` | a small stand-in for ``dataclasses`` on the supervisor's start-up path |
+| ``logs.py`` | the supervisor's logging: one format, secrets redacted |
+| ``settings.py`` | the one reader of the ``SAGEMAKER_*`` numeric knobs |
+| ``hyperparameters.py`` | decoding both client encodings, splitting, rendering |
+"""
