@@ -25,7 +25,6 @@ import json
 import os
 import re
 import time
-import traceback
 
 ERROR_FILE_ENV = "SAGEMAKER_ERROR_FILE"
 DONE_FILE_ENV = "SAGEMAKER_DONE_FILE"
@@ -121,6 +120,8 @@ class PlatformError(TrainingError):
 
 def error_record(exc: BaseException, function: str | None = None) -> dict:
     """The JSON-able record of one exception."""
+    import traceback  # noqa: PLC0415 - only when something failed
+
     user_function = function or getattr(exc, "sagemaker_user_function", None)
     return {
         "type": type(exc).__name__,

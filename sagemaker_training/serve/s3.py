@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from . import guard
+from ..supervision import guard
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "expect", "content-length"}

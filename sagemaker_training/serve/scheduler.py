@@ -1,7 +1,7 @@
 """The job queue: at most ``--max-running`` jobs at once, in order; their processes; stopping.
 
 A created job waits as InProgress / Starting until a slot is free, then runs
-as its own process (worker.py, under guard.py so that it dies with the
+as its own process (worker.py, under the exec guard (supervision/guard.py) so that it dies with the
 server) in ``<state dir>/jobs/<name>/``: no two running jobs share a
 directory, and each job's cluster reserves its block of ports on this
 machine while its hosts run (cluster.reserve_port_block: a lock file per
@@ -31,7 +31,8 @@ import sys
 import threading
 import time
 
-from . import cloudwatch, describe, guard
+from ..supervision import guard
+from . import cloudwatch, describe
 from .store import ORPHANED_REASON, TERMINAL
 
 _HOST_LINE = re.compile(r"^\[(algo-\d+)\] ?(.*)$", re.DOTALL)

@@ -6,7 +6,7 @@ in a local cluster) as a child described by a :class:`ProcessSpec`, and
 :func:`supervise` then:
 
 * starts each child in its own session and process group (``Popen``'s
-  ``start_new_session``) through the exec wrapper :mod:`._exec`, which sets
+  ``start_new_session``) through the exec guard :mod:`.guard`, which sets
   the parent-death signal (a killed supervisor leaves no training process
   behind) without a ``preexec_fn``, unsafe in a program whose output
   threads run;
