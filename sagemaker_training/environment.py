@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import os
 
+from . import params
 from .core import hyperparameters as hp
 from .core import settings
 from .errors import ClientError, remember_secret_hyperparameters
 
-DEFAULT_BASE_DIR = "/opt/ml"
-BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
+DEFAULT_BASE_DIR = params.BASE_DIR
+BASE_DIR_ENV = params.BASE_DIR_ENV
 
 
 def base_dir_from(environ=None) -> str:
@@ -208,7 +209,7 @@ class Environment:
 
     @property
     def user_entry_point(self) -> str | None:
-        return self.setting("sagemaker_program")
+        return self.setting(params.PROGRAM)
 
     @property
     def module_name(self) -> str | None:
@@ -219,21 +220,21 @@ class Environment:
 
     @property
     def module_dir(self) -> str | None:
-        return self.setting("sagemaker_submit_directory")
+        return self.setting(params.SUBMIT_DIRECTORY)
 
     @property
     def job_name(self) -> str | None:
-        return self.setting("sagemaker_job_name") or self._environ.get("TRAINING_JOB_NAME")
+        return self.setting(params.JOB_NAME) or self._environ.get("TRAINING_JOB_NAME")
 
     @property
     def region(self) -> str | None:
-        return self.setting("sagemaker_region") or self._environ.get("AWS_REGION") or self._environ.get(
+        return self.setting(params.REGION) or self._environ.get("AWS_REGION") or self._environ.get(
             "AWS_DEFAULT_REGION"
         )
 
     @property
     def log_level(self) -> int:
-        level = self.setting("sagemaker_container_log_level")
+        level = self.setting(params.LOG_LEVEL)
         try:
             return int(level)
         except (TypeError, ValueError):

@@ -12,25 +12,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import urllib.parse
 
+from .. import params
 from ..archives import staging
 from ..errors import ClientError
-from ..storage.s3_client import is_s3
+from ..storage import uri as uri_rules
 
-WHAT = "sagemaker_submit_directory"
+WHAT = params.SUBMIT_DIRECTORY
 
 
-def _local_path(uri: str) -> str:
-    if uri[:7].lower() != "file://":
-        return uri
-    parts = urllib.parse.urlsplit(uri)
-    if parts.netloc not in ("", "localhost"):
-        raise ClientError(f"{WHAT} {uri!r} is not a local file URI: write it as file:///absolute/path (three slashes).")
-    path = urllib.parse.unquote(parts.path)
-    if not path.startswith("/"):
-        raise ClientError(f"{WHAT} {uri!r} must name an absolute path: file:///absolute/path.")
-    return path
+def _local_path(location: str) -> str:
+    return uri_rules.local_path(location, WHAT)
 
 
 def _scratch_parent(code_dir: str) -> str | None:
@@ -90,7 +82,7 @@ def _fetch_from_s3(uri: str, code_dir: str, region: str | None) -> None:
 
     key = transfer.parse_s3_uri(uri)[1]
     client = transfer.s3_client(region)
-    if not key or key.endswith("/"):
+    if uri_rules.is_prefix(uri):
         with staging.staged_directory(code_dir) as staged:
             if not transfer.download_prefix(uri, staged, region, what=WHAT, client=client):
                 raise ClientError(f"{uri} has no objects: check {WHAT}.")
@@ -118,11 +110,11 @@ def fetch_submit_dir(uri: str, code_dir: str, region: str | None = None) -> None
     if not isinstance(uri, str) or not uri.strip():
         raise ClientError(f"{WHAT} is empty: give the S3 URI or the local path of the code.")
     uri = uri.strip()
-    local = not is_s3(uri) and ("://" not in uri or uri[:7].lower() == "file://")
+    local = not uri_rules.is_s3(uri) and not uri_rules.has_other_scheme(uri)
     if local and os.path.isdir(_local_path(uri)) and os.path.realpath(_local_path(uri)) == os.path.realpath(code_dir):
         return  # already in place (the SDK's local mode: /opt/ml/code itself): nothing moves
     _refuse_foreign_code_dir(code_dir, uri)
-    if is_s3(uri):
+    if uri_rules.is_s3(uri):
         _fetch_from_s3(uri, code_dir, region)
         return
     if not local:

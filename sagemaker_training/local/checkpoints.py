@@ -26,15 +26,17 @@ import posixpath
 import shutil
 from dataclasses import dataclass
 
+from .. import params
 from ..core import settings
+from ..storage.uri import is_s3
 from ..storage import transfer
 from ..storage.mirror import DirectoryMirror
 from ..errors import ClientError, TrainingError
 
 SYNC_ENV = "SAGEMAKER_CHECKPOINT_SYNC_SECONDS"
 DEFAULT_SYNC_SECONDS = 10.0
-DEFAULT_LOCAL_PATH = "/opt/ml/checkpoints"
-_ROOT = "/opt/ml"
+DEFAULT_LOCAL_PATH = params.CHECKPOINTS_DIR
+_ROOT = params.BASE_DIR
 _FIELD = "CheckpointConfig"
 
 
@@ -59,7 +61,7 @@ def read(body: dict, fail) -> CheckpointConfig | None:
     if unknown:
         fail(f"{_FIELD}.{unknown[0]} is not a field of CheckpointConfig (S3Uri, LocalPath).")
     uri = config.get("S3Uri")
-    if not isinstance(uri, str) or not uri.startswith("s3://"):
+    if not is_s3(uri):
         fail(f"{_FIELD}.S3Uri is required and must be an s3:// URI (where the checkpoints are kept), "
              f"got {uri!r}.")
     try:

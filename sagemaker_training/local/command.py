@@ -1,8 +1,8 @@
 """``sagemaker-training local``: the command line of local mode.
 
 ``sagemaker-training local --request request.json`` takes a CreateTrainingJob
-request body (local_request.py checks it) and runs it the way the platform
-does (local_job.py), then prints the DescribeTrainingJob response as JSON on
+request body (request.py checks it) and runs it the way the platform
+does (job.py), then prints the DescribeTrainingJob response as JSON on
 stdout (logs go to stderr); exit code 0 only when the job Completed, 1 when
 it did not, 2 for a bad request (nothing was started).
 

@@ -5,7 +5,7 @@
 becomes the CreateTrainingJob body the SDK would send (every hyperparameter
 JSON-encoded, the toolkit's ``sagemaker_*`` ones added, the code to be packed
 into ``<code location>/<job>/source/sourcedir.tar.gz``), which then goes
-through local_request.validate like any request.
+through request.validate like any request.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from .. import params
 from ..core.hyperparameters import decode_value
 from .request import FRAMEWORKS, SCRIPT, fail, join_location, normalize_location
 from .state import as_uri
@@ -97,11 +98,11 @@ def request_from_flags(args, region: str, default_output: str | None) -> tuple[d
         if value is not None:
             hyperparameters[name] = value
     hyperparameters.update({
-        "sagemaker_program": entry_point,
-        "sagemaker_submit_directory": code_uri,
-        "sagemaker_region": region,
-        "sagemaker_job_name": job_name,
-        "sagemaker_container_log_level": 20,
+        params.PROGRAM: entry_point,
+        params.SUBMIT_DIRECTORY: code_uri,
+        params.REGION: region,
+        params.JOB_NAME: job_name,
+        params.LOG_LEVEL: 20,
     })
     encoded = {k: json.dumps(v) for k, v in hyperparameters.items()}
 

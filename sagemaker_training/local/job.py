@@ -41,7 +41,9 @@ from . import locks
 from ..storage import transfer
 from ..host import submit_dir
 from .cluster import LocalCluster
+from .. import params
 from ..errors import TrainingError
+from ..storage.uri import is_prefix
 from ..core.hyperparameters import decode_value
 from .checkpoints import HostCheckpoints
 from .progress import Log, Transfer
@@ -263,12 +265,12 @@ class LocalJob:
                            # --prepare-only's dirs are for containers, where the platform's interface is eth0
                            network_interface_name="eth0" if localize_code else "lo")
         hyperparameters = dict(request.hyperparameters)
-        submit = decode_value("sagemaker_submit_directory", hyperparameters.get("sagemaker_submit_directory"))
+        submit = decode_value(params.SUBMIT_DIRECTORY, hyperparameters.get(params.SUBMIT_DIRECTORY))
         # a container fetches code from a real S3 itself; a local path or the embedded S3 it could not
         localize_code = localize_code and isinstance(submit, str) and bool(submit) and (
             not transfer.is_s3(submit) or bool(self.s3_environ))
         if localize_code:
-            del hyperparameters["sagemaker_submit_directory"]
+            del hyperparameters[params.SUBMIT_DIRECTORY]
         cluster.write_config(hyperparameters, {c.name: c.data_config() for c in request.channels}, encode=False)
         if localize_code:
             self._localize_code(cluster, submit)
@@ -290,8 +292,8 @@ class LocalJob:
         with tempfile.TemporaryDirectory(prefix="code-", dir=self.work_dir) as scratch:
             source = submit
             if transfer.is_s3(submit):
-                what = "sagemaker_submit_directory"
-                if submit.endswith("/"):
+                what = params.SUBMIT_DIRECTORY
+                if is_prefix(submit):
                     source = os.path.join(scratch, "code")
                     transfer.download_prefix(submit, source, self.region, what=what, client=self.client())
                 else:

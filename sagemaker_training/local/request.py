@@ -20,7 +20,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from .. import params
 from ..storage import transfer
+from ..storage import uri as uri_rules
 from ..environment import check_channel_name, check_text
 from ..errors import ClientError
 from ..core.hyperparameters import check_names, decode_value
@@ -32,7 +34,7 @@ MAX_RUN_LIMIT = 28 * 24 * 60 * 60  # the platform's longest MaxRuntimeInSeconds 
 TOOLKIT_ENV_PREFIX = "SAGEMAKER_"  # the toolkit's own knobs: local mode sets them, a request may not
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_VOLUME_GB = 30
-ACCOUNT = "000000000000"  # the fake account of ARNs and default buckets
+ACCOUNT = params.ACCOUNT  # the account of ARNs and default buckets
 
 _JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9.\-_]{1,64}$")
@@ -86,7 +88,7 @@ class Channel:
 
     @property
     def is_s3(self) -> bool:
-        return self.uri.startswith("s3://")
+        return uri_rules.is_s3(self.uri)
 
     def data_config(self) -> dict:
         """This channel's entry in inputdataconfig.json."""
@@ -122,18 +124,18 @@ class TrainingRequest:
 
     def artifact_location(self, name: str) -> str:
         """``<S3OutputPath>/<job>/output/<name>`` (an S3 URI or a local path)."""
-        return join_location(self.output_path, self.job_name, "output", name)
+        return uri_rules.artifact_location(self.output_path, self.job_name, name)
 
     def s3_uris(self) -> list[str]:
         """Every s3:// URI the job reads or writes (to find the buckets)."""
         uris = [c.uri for c in self.channels if c.is_s3]
-        if self.output_path.startswith("s3://"):
+        if uri_rules.is_s3(self.output_path):
             uris.append(self.output_path)
         if self.checkpoint is not None:
             uris.append(self.checkpoint.s3_uri)
-        for key in ("sagemaker_submit_directory", "checkpoint_path"):
+        for key in (params.SUBMIT_DIRECTORY, params.CHECKPOINT_PATH):
             value = decode_value(key, self.hyperparameters.get(key))
-            if isinstance(value, str) and value.startswith("s3://"):
+            if uri_rules.is_s3(value):
                 uris.append(value)
         return uris
 
@@ -147,7 +149,7 @@ class TrainingRequest:
 # Locations
 
 
-join_location = transfer.join
+join_location = uri_rules.join
 
 
 def split_s3(uri: str, field_name: str) -> tuple[str, str]:
@@ -163,12 +165,15 @@ def normalize_location(value, field_name: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         fail(f"{field_name} is required: {what}.")
     value = value.strip()
-    if value.startswith("s3://"):
+    if uri_rules.is_s3(value):
         split_s3(value, field_name)
         return value
-    if value.startswith("file://"):
-        value = value[len("file://"):]
-    elif re.match(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://", value):
+    if uri_rules.is_file_uri(value):
+        try:
+            return os.path.abspath(uri_rules.local_path(value, field_name))
+        except ClientError as exc:
+            fail(exc.message)
+    if uri_rules.has_other_scheme(value):
         fail(f"{field_name}: {value!r} is neither an s3:// URI nor a local path.")
     return os.path.abspath(os.path.expanduser(value))
 
@@ -337,7 +342,7 @@ def validate(body, framework: str | None = None) -> TrainingRequest:
     output = _object(body, "OutputDataConfig")
     output_path = normalize_location(output.get("S3OutputPath"), "OutputDataConfig.S3OutputPath",
                                      "where the model artifacts go (s3://bucket/prefix or a local directory)")
-    output_path = output_path.rstrip("/") if output_path.startswith("s3://") else output_path
+    output_path = output_path.rstrip("/") if uri_rules.is_s3(output_path) else output_path
 
     resources = _object(body, "ResourceConfig")
     instance_count = _int(resources.get("InstanceCount"), "ResourceConfig.InstanceCount", 1, 100)

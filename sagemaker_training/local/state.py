@@ -13,10 +13,12 @@ from __future__ import annotations
 import datetime
 import threading
 
+from .. import params
 from ..errors import REDACTED, is_secret_name
-from .request import ACCOUNT, TrainingRequest
+from ..storage.uri import as_uri  # noqa: F401 - local mode's callers take it from here
+from .request import TrainingRequest
 
-FAILURE_REASON_LIMIT = 1024
+FAILURE_REASON_LIMIT = params.FAILURE_REASON_LIMIT
 ENDED = ("Completed", "Failed", "Stopped")
 _ECHOED = ("Environment", "VpcConfig", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
            "EnableManagedSpotTraining", "DebugHookConfig", "ProfilerConfig", "ExperimentConfig",
@@ -29,11 +31,6 @@ def now() -> datetime.datetime:
 
 def iso(moment: datetime.datetime | None) -> str | None:
     return moment.isoformat(timespec="milliseconds") if moment else None
-
-
-def as_uri(location: str) -> str:
-    """An s3:// URI as it is; a local path as a file:// URI (as the SDK's local mode shows them)."""
-    return location if location.startswith("s3://") else f"file://{location}"
 
 
 class JobState:
@@ -95,7 +92,7 @@ class JobState:
         self.finish("Completed", "Completed", "Training job completed")
 
     def failed(self, reason: str) -> None:
-        self.failure_reason = reason[:FAILURE_REASON_LIMIT]
+        self.failure_reason = params.failure_reason(reason)
         self.model_location = None
         self.finish("Failed", "Failed", reason.splitlines()[0][:200] if reason else "Training job failed")
 
@@ -117,9 +114,7 @@ def shown(values: dict) -> dict:
 
 
 def arn(request: TrainingRequest, region: str) -> str:
-    role = request.body.get("RoleArn") or ""
-    account = role.split(":")[4] if role.count(":") >= 5 else ACCOUNT
-    return f"arn:aws:sagemaker:{region}:{account}:training-job/{request.job_name.lower()}"
+    return params.training_job_arn(region, request.body.get("RoleArn"), request.job_name)
 
 
 def describe(request: TrainingRequest, state: JobState, region: str, timestamp=iso) -> dict:

@@ -1,7 +1,7 @@
 """MPI jobs (``sagemaker_mpi_enabled``), decided here once for every framework.
 
 With the switch on, :func:`plan` replaces the framework runner's plan (see
-job.py): whatever the job's script mode would run on one host
+train.py): whatever the job's script mode would run on one host
 (:func:`sagemaker_training.frameworks.script.script_spec`) becomes
 
 * on the first host (sorted), one ``mpirun`` over every host with

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import time
 
+from .. import params
 from ..local.state import shown
+from ..storage.uri import artifact_location
 from . import protocol
 
-FAILURE_REASON_LIMIT = 1024
+FAILURE_REASON_LIMIT = params.FAILURE_REASON_LIMIT
 _STATE_FIELDS = ("TrainingJobStatus", "SecondaryStatus", "FailureReason", "TrainingStartTime", "TrainingEndTime")
 
 
@@ -39,7 +41,7 @@ def finished_state(state: dict, status: str, secondary: str, message: str, reaso
     answer = {**state, "TrainingJobStatus": status, "SecondaryStatus": secondary,
               "SecondaryStatusTransitions": transitions, "TrainingEndTime": now}
     if reason:
-        answer["FailureReason"] = reason[:FAILURE_REASON_LIMIT]
+        answer["FailureReason"] = params.failure_reason(reason)
     return answer
 
 
@@ -54,12 +56,12 @@ def from_local(description: dict) -> dict:
         for item in description.get("SecondaryStatusTransitions", [])
     ]
     if "FailureReason" in state:
-        state["FailureReason"] = state["FailureReason"][:FAILURE_REASON_LIMIT]
+        state["FailureReason"] = params.failure_reason(state["FailureReason"])
     return state
 
 
 def model_artifacts(request: dict, name: str) -> str:
-    return f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output/model.tar.gz"
+    return artifact_location(request["OutputDataConfig"]["S3OutputPath"], name, "model.tar.gz")
 
 
 def _shown_state(job) -> dict:

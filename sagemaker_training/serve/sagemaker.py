@@ -15,15 +15,13 @@ import base64
 import json
 
 from . import describe, protocol
-from ..local.request import ACCOUNT
+from .. import params
 
 NOT_FOUND = "Requested resource not found."
 
 
 def _arn(region: str, request: dict) -> str:
-    role = request.get("RoleArn") or ""
-    account = role.split(":")[4] if role.count(":") >= 5 and role.split(":")[4] else ACCOUNT
-    return f"arn:aws:sagemaker:{region}:{account}:training-job/{request['TrainingJobName'].lower()}"
+    return params.training_job_arn(region, request.get("RoleArn"), request["TrainingJobName"])
 
 
 class SageMaker:

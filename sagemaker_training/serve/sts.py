@@ -10,7 +10,7 @@ import urllib.parse
 import uuid
 from xml.sax.saxutils import escape
 
-from ..local.request import ACCOUNT
+from ..params import ACCOUNT
 
 _NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 

@@ -2,7 +2,7 @@
 
 ``python -m sagemaker_training.serve.worker JOB_DIR REGION GRACE S3_ENV_JSON``
 runs the request in ``JOB_DIR/request.json`` exactly as ``sagemaker-training
-local --request`` runs it (local_request.validate, local_job.check and claim,
+local --request`` runs it (local.request.validate, local.job.check and claim,
 then LocalJob: the hosts as process trees, MaxRuntimeInSeconds, the artifacts
 to ``<S3OutputPath>/<job>/output/``) with its work dir in ``JOB_DIR/work``.
 

@@ -1,6 +1,6 @@
-"""The S3 client and its errors: how storage.py reaches S3 and what a failure means.
+"""The S3 client and its errors: how transfer.py reaches S3 and what a failure means.
 
-Only storage.py uses this module (it is the one layer that talks to S3). One
+Only transfer.py uses this module (it is the one layer that talks to S3). One
 parser reads S3 URIs (:func:`parse_s3_uri`) and one translation turns boto3's
 errors into ours (:class:`s3_errors`). boto3 is imported only inside the
 functions that build or use a client, so a job whose code is already local
@@ -26,11 +26,11 @@ an endpoint that cannot be reached or keeps failing after the retries is a
 from __future__ import annotations
 
 import os
-import re
 import urllib.parse
 
 from ..core import settings
 from ..errors import ClientError, PlatformError, Redactor
+from .uri import is_s3, parse_s3 as parse_s3_uri  # noqa: F401 - the S3 vocabulary of this layer
 
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL")
 MAX_ATTEMPTS_ENV = "SAGEMAKER_S3_MAX_ATTEMPTS"
@@ -42,7 +42,6 @@ READ_TIMEOUT_SECONDS = 60
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 _DENIED_CODES = {"403", "AccessDenied", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId",
                  "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "AccountProblem"}
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")  # S3's naming rules for buckets
 _REGION_CODES = {"301", "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 
 
@@ -100,38 +99,6 @@ def s3_client(region: str | None = None, environ=None, *, attempts: int | None =
     session = boto3.session.Session()
     return session.client("s3", region_name=region_name(region, environ), endpoint_url=endpoint,
                           config=Config(**options), **credentials)
-
-
-def is_s3(location) -> bool:
-    return isinstance(location, str) and location[:5].lower() == "s3://"
-
-
-def parse_s3_uri(uri, what: str | None = None) -> tuple[str, str]:
-    """``s3://bucket/key/prefix`` as (bucket, key); the key may be empty.
-
-    The one parser of S3 URIs; ``what`` (a field or hyperparameter name)
-    starts the message of a malformed one.
-    """
-    lead = f"{what}: " if what else ""
-    if not is_s3(uri):
-        raise ClientError(f"{lead}{uri!r} is not an S3 URI: write it as s3://bucket/key.")
-    bucket, _, key = uri[5:].partition("/")
-    if not bucket:
-        raise ClientError(f"{lead}{uri!r} has no bucket name: write it as s3://bucket/key.")
-    if not _BUCKET.match(bucket):
-        raise ClientError(f"{lead}{uri!r} has an invalid bucket name {bucket!r}: S3 bucket names are 3-63 "
-                          "characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit.")
-    return bucket, key
-
-
-
-
-
-
-
-
-# --------------------------------------------------------------------------
-# Errors
 
 
 def _show_endpoint(client) -> str:

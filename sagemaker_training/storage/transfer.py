@@ -9,7 +9,7 @@ callback), uploading (:func:`store`, :func:`upload_file`,
 :func:`upload_directory`) and mirroring a directory (:func:`sync_directory`).
 One rule (:func:`relative_parts`) refuses, naming it, a key that would land
 outside its destination. The client, its configuration from the environment
-and the translation of boto3's errors into ours live in s3_connection.py.
+and the translation of boto3's errors into ours live in s3_client.py.
 """
 
 from __future__ import annotations
@@ -24,22 +24,16 @@ from ..errors import ClientError
 from .s3_client import (  # noqa: F401 - the S3 vocabulary callers use through transfer
     DEFAULT_MAX_ATTEMPTS, ENDPOINT_VARIABLES, MAX_ATTEMPTS_ENV, _bucket_exists, endpoint_url, is_s3, max_attempts,
     parse_s3_uri, region_name, s3_client, s3_errors as _s3_errors)
+from .uri import is_prefix, join  # noqa: F401 - join: callers use it through transfer
 
 
 # --------------------------------------------------------------------------
 # Keys and locations
 
 
-def join(location: str, *parts: str) -> str:
-    """``location`` (an S3 URI or a local path) with ``parts`` below it."""
-    if is_s3(location):
-        return "/".join([location.rstrip("/"), *parts])
-    return os.path.join(location, *parts)
-
-
 def _object_key(uri: str) -> tuple[str, str]:
     bucket, key = parse_s3_uri(uri)
-    if not key or key.endswith("/"):
+    if is_prefix(uri):
         raise ClientError(f"{uri} names no object (it ends in '/'): give the full key, e.g. s3://{bucket}/path/file.")
     return bucket, key
 
@@ -89,7 +83,7 @@ def upload_file(path: str, uri: str, region: str | None = None, *, what: str | N
     if not os.path.isfile(path):
         raise ClientError(f"cannot upload {path}: it does not exist or is not a file.")
     bucket, key = parse_s3_uri(uri)
-    if not key or key.endswith("/"):
+    if is_prefix(uri):
         key = f"{key}{os.path.basename(path)}"
         uri = f"s3://{bucket}/{key}"
     client = client or s3_client(region)

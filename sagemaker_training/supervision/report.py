@@ -1,6 +1,6 @@
 """How a run ends, in words and an exit code, and the report files.
 
-One host's ``train`` (job.py), several hosts on one machine (cluster.py) and
+One host's ``train`` (train.py), several hosts on one machine (cluster.py) and
 local mode all turn a supervised run's :class:`~sagemaker_training.supervision.processes.Outcome`
 into the same (failure text, exit code) with :func:`outcome_report`, and
 ``train`` leaves it on disk with :func:`write_report`.

@@ -33,6 +33,7 @@ import logging
 import sys
 
 from ...host import entry_point
+from ... import params
 from ...core import settings
 from ...core.hyperparameters import as_bool
 from ...supervision.processes import ProcessSpec
@@ -66,7 +67,7 @@ def tuning_model_dir(hyperparameters: dict, job_name: str | None) -> str | None:
     if "_tuning_objective_metric" not in hyperparameters or not job_name:
         return None
     model_dir = hyperparameters.get("model_dir")
-    if not isinstance(model_dir, str) or not model_dir or model_dir.startswith("/opt/ml"):
+    if not isinstance(model_dir, str) or not model_dir or model_dir.startswith(params.BASE_DIR):
         return None
     if model_dir.rstrip("/").endswith(f"{job_name}/model"):
         return None

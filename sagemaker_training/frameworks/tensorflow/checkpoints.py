@@ -7,7 +7,7 @@
 * a local path: used as it is;
 * ``s3://bucket/prefix``: the Estimator trains against the local directory
   ``/opt/ml/checkpoints`` (the contract's local checkpoint dir) and
-  :class:`S3Mirror` (dir_mirror.py's logic) keeps the bucket in step with it, through storage.py
+  :class:`S3Mirror` (storage/mirror.py's logic) keeps the bucket in step with it, through storage/transfer.py
   rather than TensorFlow's own S3 filesystem: before training every object under
   the prefix is downloaded (so a second job with a higher
   ``training_steps`` resumes where the first stopped), new and changed files

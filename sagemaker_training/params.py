@@ -1,0 +1,39 @@
+"""The platform's names and paths, spelled once: what SageMaker writes, reads and shows.
+
+Every layer reads these; this module imports nothing of the package.
+"""
+
+from __future__ import annotations
+
+# -- the container's file system -----------------------------------------------------
+BASE_DIR = "/opt/ml"  # replaced by $SAGEMAKER_BASE_DIR (several hosts on one machine, tests)
+BASE_DIR_ENV = "SAGEMAKER_BASE_DIR"
+CHECKPOINTS_DIR = BASE_DIR + "/checkpoints"  # CheckpointConfig.LocalPath's default
+
+# -- the hyperparameters the SDKs add to a job's own -----------------------------------
+PROGRAM = "sagemaker_program"
+SUBMIT_DIRECTORY = "sagemaker_submit_directory"
+REGION = "sagemaker_region"
+JOB_NAME = "sagemaker_job_name"
+LOG_LEVEL = "sagemaker_container_log_level"
+CHECKPOINT_PATH = "checkpoint_path"  # TF script mode's S3 checkpoints (the SDK's estimator)
+
+# -- what DescribeTrainingJob shows ----------------------------------------------------
+ACCOUNT = "000000000000"  # the account of ARNs and default buckets on this machine
+FAILURE_REASON_LIMIT = 1024  # characters of FailureReason the platform keeps
+
+
+def account_of(role_arn: str | None) -> str:
+    """The account a job belongs to: the role's (``arn:aws:iam::ACCOUNT:role/...``), else :data:`ACCOUNT`."""
+    parts = (role_arn or "").split(":")
+    return parts[4] if len(parts) >= 6 and parts[4] else ACCOUNT
+
+
+def training_job_arn(region: str, role_arn: str | None, job_name: str) -> str:
+    """The job's ARN, as AWS writes it (the name in lower case)."""
+    return f"arn:aws:sagemaker:{region}:{account_of(role_arn)}:training-job/{job_name.lower()}"
+
+
+def failure_reason(text: str) -> str:
+    """``text`` as DescribeTrainingJob's FailureReason: its first :data:`FAILURE_REASON_LIMIT` characters."""
+    return text[:FAILURE_REASON_LIMIT]
