@@ -166,24 +166,16 @@ def record_path(state: str, rank: int | None) -> str:
 def start_forwarding(argv: list, environ: dict | None = None) -> tuple[subprocess.Popen, list]:
     """``argv`` as a child with its stderr piped; SIGTERM and SIGINT go on to it from now on.
     The list collects the signals passed on."""
-    stopped: list = []
+    from ..supervision import signals  # noqa: PLC0415
+
     child = subprocess.Popen(argv, env=environ, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-
-    def forward(signum, frame):
-        stopped.append(signum)
-        try:
-            child.send_signal(signum)
-        except ProcessLookupError:
-            pass
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, forward)
-    return child, stopped
+    return child, signals.forward_to(child)
 
 
 def main(argv: list) -> int:
     from .. import mpi  # noqa: PLC0415
-    from ..supervision.failures import exception_from_stderr, signal_name  # noqa: PLC0415
+    from ..supervision.failures import exception_from_stderr  # noqa: PLC0415
+    from ..supervision.signals import name as signal_name  # noqa: PLC0415
 
     argv, environ, host = host_view(argv, os.environ)
     rank = rank_number(environ)

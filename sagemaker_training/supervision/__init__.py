@@ -8,6 +8,7 @@
 | ``streams.py`` | a child's output line by line in bounded memory, the stderr tail |
 | ``failures.py`` | a finished child as a one-line failure reason |
 | ``orphans.py`` | the subreaper flag and the sweep of a job's orphans |
+| ``signals.py`` | the stopping signals: their names, one installer of SIGTERM/SIGINT handlers (put back after), forwarding |
 | ``stopping.py`` | SIGTERM/SIGINT from the first line of ``train`` until the supervisor runs |
 | ``report.py`` | an outcome as (failure text, exit code); ``output/success`` / ``output/failure`` |
 """

@@ -19,6 +19,7 @@ import re
 import signal
 
 from ..core._record import Record
+from .signals import name as signal_name
 from ..errors import headline_of, one_line, short_sentence
 
 
@@ -31,13 +32,6 @@ _SIGNAL_HINTS = {
     signal.SIGTERM: "it was asked to stop",
     signal.SIGINT: "it was interrupted",
 }
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 class ProcessFailure(Record):

@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 
-from . import orphans
+from . import orphans, signals
 from ..core import settings
 from ..core._record import Record
 from .child import Child, make_error_dir, remove_error_dir
@@ -206,10 +206,10 @@ class Supervisor:
 
     # -- running ------------------------------------------------------------
     def run(self) -> Outcome:
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                previous[signum] = signal.signal(signum, self._on_signal)
+        with signals.handling(self._on_signal):
+            return self._run()
+
+    def _run(self) -> Outcome:
         error_dir = make_error_dir()
         deadline_timer = None
         try:
@@ -233,8 +233,6 @@ class Supervisor:
             if self._kill_timer:
                 self._kill_timer.cancel()
             remove_error_dir(error_dir)
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         return self.outcome
 
     def _start(self, error_dir: str) -> None:
