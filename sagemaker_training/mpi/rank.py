@@ -174,18 +174,19 @@ def start_forwarding(argv: list, environ: dict | None = None) -> tuple[subproces
 
 def main(argv: list) -> int:
     from .. import mpi  # noqa: PLC0415
+    from ..supervision import streams  # noqa: PLC0415
     from ..supervision.failures import exception_from_stderr  # noqa: PLC0415
     from ..supervision.signals import name as signal_name  # noqa: PLC0415
 
     argv, environ, host = host_view(argv, os.environ)
     rank = rank_number(environ)
     child, stopped = start_forwarding(python_argv(argv), environ)
-    tail: list[str] = []
-    for raw in iter(child.stderr.readline, b""):
-        sys.stderr.buffer.write(raw)
+    tail = streams.Tail(TAIL_LINES)
+    for text, end_of_line in streams.pieces(child.stderr):
+        sys.stderr.write(f"{text}\n" if end_of_line else text)
         sys.stderr.flush()
-        tail.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-        del tail[:-TAIL_LINES]
+        tail.take(text, end_of_line)
+    tail = tail.lines()
     code = child.wait()
     failed = code != 0 and not stopped
     exception = None
