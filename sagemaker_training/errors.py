@@ -115,41 +115,91 @@ class PlatformError(TrainingError):
 
 
 # --------------------------------------------------------------------------
-# Error records written by children
+# Error records: one schema, one writer, one reader
+#
+# A record is one JSON object:
+#   type, message, traceback  the exception (``type`` None when the process ended without one)
+#   user_function, kind       the user function it came from; a TrainingError's kind
+#   pid, timestamp            who wrote it, and when (seconds since the epoch)
+# and, where the process that ran a program records how it ended (an MPI rank):
+#   host, rank, exit_code     where it ran; its exit code (-N: signal N)
+#   failed                    whether it failed (a stop is not a failure)
+#   exception                 the ``Type: message`` line of the last traceback in its stderr
+#   tail                      its last stderr lines
+# supervision/guard.py writes the same fields without importing the package.
+
+RECORD_FIELDS = ("type", "message", "traceback", "user_function", "kind", "pid", "timestamp")
+PROCESS_FIELDS = ("host", "rank", "exit_code", "failed", "exception", "tail")
+
+
+def _record(type_, message: str, traceback_text: str = "", user_function=None, kind=None, **process) -> dict:
+    unknown = set(process) - set(PROCESS_FIELDS)
+    if unknown:
+        raise TypeError(f"not fields of an error record: {sorted(unknown)}")
+    return {"type": type_, "message": message, "traceback": traceback_text, "user_function": user_function,
+            "kind": kind, "pid": os.getpid(), "timestamp": time.time(), **process}
 
 
 def error_record(exc: BaseException, function: str | None = None) -> dict:
-    """The JSON-able record of one exception."""
+    """The record of one exception."""
     import traceback  # noqa: PLC0415 - only when something failed
 
-    user_function = function or getattr(exc, "sagemaker_user_function", None)
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
-        "user_function": user_function,
-        "kind": getattr(exc, "kind", None) if isinstance(exc, TrainingError) else None,
-        "pid": os.getpid(),
-        "timestamp": time.time(),
-    }
+    return _record(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)),
+                   function or getattr(exc, "sagemaker_user_function", None),
+                   getattr(exc, "kind", None) if isinstance(exc, TrainingError) else None)
 
 
-def write_error_file(exc: BaseException, path: str | None = None, function: str | None = None) -> None:
-    """Write the record of ``exc`` to ``path`` (default: $SAGEMAKER_ERROR_FILE).
+def process_record(message: str, *, host: str, rank, exit_code: int, failed: bool, exception: str | None,
+                   tail: list) -> dict:
+    """The record of a program that ended, by the process that ran it (an MPI rank)."""
+    type_ = exception.split(":", 1)[0].strip() if exception else None
+    return _record(type_, message, host=host, rank=rank, exit_code=exit_code, failed=failed, exception=exception,
+                   tail=tail)
 
-    The first record wins: a child that already reported the root cause is not
-    overwritten by the exception that unwinds after it.
-    """
-    path = path or os.environ.get(ERROR_FILE_ENV)
-    if not path or os.path.exists(path):
+
+def write_record(record: dict, path: str, first_wins: bool = True) -> None:
+    """Write ``record`` to ``path`` whole (a temporary file renamed into place). With ``first_wins``
+    an existing record stays: a child that already reported the root cause is not overwritten by
+    the exception that unwinds after it."""
+    if first_wins and os.path.exists(path):
         return
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(error_record(exc, function), f)
+            json.dump(record, f)
         os.replace(tmp, path)
     except OSError:
-        pass
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def record_from_json(text: str) -> dict | None:
+    """A record from its JSON text; None when the text is not a JSON object."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_record(path: str | None) -> dict | None:
+    """The record in ``path``; None when there is none (or not a JSON object)."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return record_from_json(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def write_error_file(exc: BaseException, path: str | None = None, function: str | None = None) -> None:
+    """Write the record of ``exc`` to ``path`` (default: $SAGEMAKER_ERROR_FILE); the first record wins."""
+    path = path or os.environ.get(ERROR_FILE_ENV)
+    if path:
+        write_record(error_record(exc, function), path)
 
 
 def mark_done() -> None:
@@ -164,14 +214,9 @@ def mark_done() -> None:
 
 
 def read_error_file(path: str | None) -> dict | None:
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("type") else None
+    """A child's record of its exception (:func:`read_record`, when it names one)."""
+    data = read_record(path)
+    return data if data is not None and data.get("type") else None
 
 
 def record(fn):

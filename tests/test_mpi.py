@@ -290,12 +290,12 @@ def test_the_rank_that_raised_is_reported_before_the_ranks_mpi_ended_for_it(tmp_
     from sagemaker_training.mpi.rank import read_records
 
     records = {
-        "rank-2.json": {"rank": 2, "failed": True, "exit_code": 14, "exception": None, "time": 100.0},
+        "rank-2.json": {"rank": 2, "failed": True, "exit_code": 14, "exception": None, "timestamp": 100.0},
         "rank-0.json": {"rank": 0, "failed": True, "exit_code": 1, "exception": "ValueError: rank 0 was told to fail",
-                        "time": 100.2},
-        "rank-1.json": {"rank": 1, "failed": True, "exit_code": 14, "exception": None, "time": 99.9},
-        "rank-3.json": {"rank": 3, "failed": True, "exit_code": -11, "exception": None, "time": 100.1},  # SIGSEGV
-        "rank-4.json": {"rank": 4, "failed": True, "exit_code": -9, "exception": None, "time": 99.8},  # ended by MPI
+                        "timestamp": 100.2},
+        "rank-1.json": {"rank": 1, "failed": True, "exit_code": 14, "exception": None, "timestamp": 99.9},
+        "rank-3.json": {"rank": 3, "failed": True, "exit_code": -11, "exception": None, "timestamp": 100.1},  # SIGSEGV
+        "rank-4.json": {"rank": 4, "failed": True, "exit_code": -9, "exception": None, "timestamp": 99.8},  # ended by MPI
     }
     for name, record in records.items():
         (tmp_path / name).write_text(json.dumps(record))
