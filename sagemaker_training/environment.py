@@ -14,10 +14,10 @@ User scripts can use it too::
 
 from __future__ import annotations
 
-import json
 import os
 
 from . import params
+from .core import guarded_json
 from .core import hyperparameters as hp
 from .core import settings
 from .errors import ClientError, remember_secret_hyperparameters
@@ -46,15 +46,12 @@ def _load_json(path: str, what: str):
         raise ClientError(f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): "
                           "save the file as UTF-8.") from None
     try:
-        value = json.loads(text)
-        deep = hp.too_deep(value)
-    except RecursionError:
-        deep = True
+        return guarded_json.loads(text)
     except ValueError as exc:
         raise ClientError(f"{name} is not valid JSON ({exc}): fix the file.") from None
-    if deep:
-        raise ClientError(f"{name} nests JSON more than {hp.MAX_NESTING} levels deep: flatten the file.")
-    return value
+    except guarded_json.TooDeep:
+        raise ClientError(f"{name} nests JSON more than {guarded_json.MAX_NESTING} levels deep: "
+                          "flatten the file.") from None
 
 
 def check_text(where: str, value) -> None:
@@ -228,9 +225,7 @@ class Environment:
 
     @property
     def region(self) -> str | None:
-        return self.setting(params.REGION) or self._environ.get("AWS_REGION") or self._environ.get(
-            "AWS_DEFAULT_REGION"
-        )
+        return params.region_from(self._environ, self.setting(params.REGION), default=None)
 
     @property
     def log_level(self) -> int:

@@ -37,3 +37,21 @@ def training_job_arn(region: str, role_arn: str | None, job_name: str) -> str:
 def failure_reason(text: str) -> str:
     """``text`` as DescribeTrainingJob's FailureReason: its first :data:`FAILURE_REASON_LIMIT` characters."""
     return text[:FAILURE_REASON_LIMIT]
+
+
+# -- the region ----------------------------------------------------------------------
+# AWS_REGION first: the platform sets it in a training container, and the newer AWS SDKs read it;
+# then AWS_DEFAULT_REGION, the variable botocore reads. The toolkit, local mode and serve all use
+# this one rule (a region given explicitly, e.g. --region or sagemaker_region, wins over both).
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+DEFAULT_REGION = "us-east-1"
+
+
+def region_from(environ, given: str | None = None, default: str | None = DEFAULT_REGION) -> str | None:
+    """``given``, else the first of :data:`REGION_VARIABLES` set in ``environ``, else ``default``."""
+    if given:
+        return given
+    for name in REGION_VARIABLES:
+        if environ.get(name):
+            return environ[name]
+    return default

@@ -386,11 +386,10 @@ def test_a_lock_removed_between_open_and_lock_is_not_held(tmp_path, monkeypatch)
     import fcntl
 
     from sagemaker_training.local import locks as file_lock
-    from sagemaker_training.local.request import RequestError
 
     path = str(tmp_path / "locks" / "job.lock")
     holder = file_lock.acquire(path, "busy")
-    with pytest.raises(RequestError, match="^busy$"):
+    with pytest.raises(file_lock.Busy, match="^busy$"):
         file_lock.acquire(path, "busy")
     real_flock, calls = fcntl.flock, []
 
@@ -405,7 +404,7 @@ def test_a_lock_removed_between_open_and_lock_is_not_held(tmp_path, monkeypatch)
     assert len(calls) == 2  # it noticed, and started again on the file now at the path
     assert os.stat(path).st_ino == os.fstat(claimant.fileno()).st_ino
     monkeypatch.setattr(file_lock.fcntl, "flock", real_flock)
-    with pytest.raises(RequestError):
+    with pytest.raises(file_lock.Busy):
         file_lock.acquire(path, "busy")  # the live file is held
     file_lock.release(claimant, path)
     assert not os.path.exists(path)

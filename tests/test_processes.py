@@ -695,7 +695,7 @@ def test_the_peer_watcher_stands_down_through_its_handle(tmp_path, monkeypatch):
     import socket
     import tempfile
 
-    from sagemaker_training.local.cluster import free_port_block
+    from sagemaker_training.local.ports import free_port_block
 
     port = free_port_block(4)  # master, worker 0, ps 0, ps 1
     for name, value in (("SAGEMAKER_TF_PORT", port), ("SAGEMAKER_TF_PS_PORT", port + 2), ("SAGEMAKER_PORT_STRIDE", 1),

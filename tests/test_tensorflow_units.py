@@ -447,7 +447,7 @@ def test_watcher_child_reports_a_lost_peer(tmp_path):
 
 def test_a_worker_host_keeps_its_parameter_server_for_every_other_trainer(tmp_path, monkeypatch):
     """3 hosts: algo-2's worker is done; algo-2 waits for the master, then for algo-3's worker."""
-    from sagemaker_training.local.cluster import free_port_block
+    from sagemaker_training.local.ports import free_port_block
 
     base = free_port_block(6)
     monkeypatch.setenv("SAGEMAKER_TF_PORT", str(base))  # master base, worker 0 base+1, worker 1 base+2

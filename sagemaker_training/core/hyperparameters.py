@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 
 from ..errors import ClientError
+from . import guarded_json
+from .guarded_json import MAX_NESTING, _children, too_deep  # noqa: F401 - read through hyperparameters
 
 TOOLKIT_PREFIX = "sagemaker_"
 
@@ -42,31 +44,8 @@ TOOLKIT_DEFAULTS = {
 }
 
 
-# JSON deeper than this (a config file, a hyperparameter's value) is refused:
-# far beyond any real configuration, and well inside what Python's recursive
-# JSON encoder and decoder can take.
-MAX_NESTING = 100
-
 # Toolkit settings that name a file, a module or a location: strings only.
 _STRING_SETTINGS = ("sagemaker_program", "sagemaker_submit_directory", "sagemaker_requirements", "sagemaker_region")
-
-
-def _children(value):
-    if isinstance(value, dict):
-        return [*value.keys(), *value.values()]
-    return value if isinstance(value, list) else ()
-
-
-def too_deep(value, limit: int = MAX_NESTING) -> bool:
-    """Whether lists and objects nest more than ``limit`` levels in ``value``."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth >= limit:
-                return True
-            stack.extend((child, depth + 1) for child in _children(item))
-    return False
 
 
 def strings(value):
@@ -88,16 +67,12 @@ def decode_value(key: str, raw):
     if not isinstance(raw, str) or key.startswith("_"):
         return raw
     try:
-        value = json.loads(raw)
-        deep = too_deep(value)
-    except RecursionError:
-        deep = True
+        return guarded_json.loads(raw)
     except ValueError:
         return raw
-    if deep:
+    except guarded_json.TooDeep:
         raise ClientError(f"hyperparameter {key[:60]!r} is JSON nested more than {MAX_NESTING} levels deep: "
-                          "flatten its value.")
-    return value
+                          "flatten its value.") from None
 
 
 def decode(raw: dict) -> dict:

@@ -17,11 +17,10 @@ servers, DMLC_* for MXNet's ps-lite); nothing here moves tensors.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
-from ..core import settings
+from ..core import guarded_json, settings
 from ..errors import ClientError, PlatformError
 
 HOST_ADDRESSES_ENV = "SAGEMAKER_HOST_ADDRESSES"
@@ -33,8 +32,8 @@ def host_overrides(environ=None) -> dict:
     if not raw:
         return {}
     try:
-        table = json.loads(raw)
-    except ValueError:
+        table = guarded_json.loads(raw)
+    except (ValueError, guarded_json.TooDeep):
         table = None
     if not isinstance(table, dict):
         raise ClientError(f'{HOST_ADDRESSES_ENV} must be a JSON object such as {{"algo-1": "127.0.0.1"}}.')
@@ -70,9 +69,31 @@ def resolve_hosts(hosts, environ=None, sleep=time.sleep) -> dict:
     return addresses
 
 
+# The ports of one host, each a setting with its default; the i-th host (sorted) has each moved by
+# i * SAGEMAKER_PORT_STRIDE. Several hosts on one machine (local mode) get PORTS_PER_HOST
+# consecutive ports each from one block: packed_ports_environ.
+PORT_SETTINGS = (("SAGEMAKER_TF_PORT", 2222),  # TF master and workers
+                 ("SAGEMAKER_TF_PS_PORT", 2223),  # TF parameter servers
+                 ("SAGEMAKER_MXNET_PORT", 8000))  # the MXNet (ps-lite) scheduler
+STRIDE_ENV = "SAGEMAKER_PORT_STRIDE"
+PORTS_PER_HOST = len(PORT_SETTINGS)
+
+
+def packed_ports_environ(base_port: int) -> dict:
+    """The variables that give the i-th host the ports ``base_port + i * PORTS_PER_HOST + k``
+    (k: the setting's place in :data:`PORT_SETTINGS`), so a block of ``hosts * PORTS_PER_HOST``
+    ports from ``base_port`` holds every host's."""
+    return {STRIDE_ENV: str(PORTS_PER_HOST),
+            **{name: str(base_port + k) for k, (name, _) in enumerate(PORT_SETTINGS)}}
+
+
+def _port_setting(name: str, environ=None) -> int:
+    return settings.port(name, dict(PORT_SETTINGS)[name], environ=environ)
+
+
 def port_for(hosts, host: str, base: int, environ=None) -> int:
     environ = os.environ if environ is None else environ
-    stride = settings.number("SAGEMAKER_PORT_STRIDE", 0, integer=True, environ=environ)
+    stride = settings.number(STRIDE_ENV, 0, integer=True, environ=environ)
     port = base + sorted(hosts).index(host) * stride
     if port > 65535:
         raise ClientError(f"SAGEMAKER_PORT_STRIDE={stride} moves host {host}'s port {base} to {port}, past 65535: "
@@ -82,8 +103,7 @@ def port_for(hosts, host: str, base: int, environ=None) -> int:
 
 def tf_ports(environ=None) -> tuple[int, int]:
     environ = os.environ if environ is None else environ
-    return (settings.port("SAGEMAKER_TF_PORT", 2222, environ=environ),
-            settings.port("SAGEMAKER_TF_PS_PORT", 2223, environ=environ))
+    return _port_setting("SAGEMAKER_TF_PORT", environ), _port_setting("SAGEMAKER_TF_PS_PORT", environ)
 
 
 def tf_config_parameter_servers(hosts, current_host, addresses, environ=None, task_type=None) -> dict:
@@ -134,7 +154,7 @@ def mxnet_env(hosts, current_host, addresses, role: str, environ=None) -> dict:
     return {
         "DMLC_ROLE": role,
         "DMLC_PS_ROOT_URI": addresses.get(scheduler, scheduler),
-        "DMLC_PS_ROOT_PORT": str(settings.port("SAGEMAKER_MXNET_PORT", 8000, environ=environ)),
+        "DMLC_PS_ROOT_PORT": str(_port_setting("SAGEMAKER_MXNET_PORT", environ)),
         "DMLC_NUM_SERVER": str(len(hosts)),
         "DMLC_NUM_WORKER": str(len(hosts)),
         "DMLC_NODE_HOST": addresses.get(current_host, current_host),

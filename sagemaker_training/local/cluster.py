@@ -24,15 +24,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sys
-import tempfile
 from dataclasses import dataclass
 
 from ..supervision.processes import Outcome, ProcessSpec, Supervisor
+from ..host.distributed import PORTS_PER_HOST, packed_ports_environ
 from ..supervision.report import outcome_report
+from .ports import PortBlock, reserve_port_block
 
-PORTS_PER_HOST = 3  # TF master/worker, TF parameter server, MXNet scheduler
 
 
 def host_names(count: int) -> list[str]:
@@ -42,83 +41,6 @@ def host_names(count: int) -> list[str]:
 def encode_hyperparameters(values: dict) -> dict:
     """JSON-encode every value, as the SageMaker Python SDK does."""
     return {str(k): json.dumps(v) for k, v in values.items()}
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_block(size: int, attempts: int = 200) -> int:
-    """A base port such that ``base .. base+size-1`` are all free now (nothing reserves them)."""
-    for _ in range(attempts):
-        base = _os_chosen_port()
-        if base + size < 65535 and all(_port_is_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError(f"no block of {size} free ports found")
-
-
-def _os_chosen_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
-
-
-class PortBlock:
-    """Ports ``base .. base+size-1``, reserved on this machine until :meth:`release`
-    (or until the process that holds them ends): one lock file per port."""
-
-    def __init__(self, base: int, size: int, held: list):
-        self.base, self.size, self._held = base, size, held
-
-    @property
-    def ports(self) -> range:
-        return range(self.base, self.base + self.size)
-
-    def release(self) -> None:
-        from . import locks
-
-        while self._held:
-            locks.release(*self._held.pop())
-
-
-def port_lock_dir() -> str:
-    """Where every job on this machine reserves its ports (local mode's and serve's alike)."""
-    return os.path.join(tempfile.gettempdir(), f"sagemaker-training-ports-{os.getuid()}")
-
-
-def reserve_port_block(size: int, candidates=None, attempts: int = 200, lock_dir: str | None = None) -> PortBlock:
-    """A block of ``size`` ports that are free now and that no other job holds:
-    each port's lock file (under :func:`port_lock_dir`) is flock()ed for as
-    long as the block is held, so two jobs starting at once, in separate
-    processes, never get overlapping blocks. ``candidates``: the base ports to
-    try, in order (default: ones the OS chooses)."""
-    from . import locks
-    from .request import RequestError
-
-    lock_dir = lock_dir or port_lock_dir()
-    bases = iter(candidates) if candidates is not None else (_os_chosen_port() for _ in range(attempts))
-    for base in bases:
-        if base + size >= 65535:
-            continue
-        held = []
-        try:
-            for port in range(base, base + size):
-                path = os.path.join(lock_dir, f"{port}.lock")
-                held.append((locks.acquire(path, "held"), path))
-        except RequestError:  # another job holds one of them
-            PortBlock(base, size, held).release()
-            continue
-        block = PortBlock(base, size, held)
-        if all(_port_is_free(port) for port in block.ports):
-            return block
-        block.release()
-    raise RuntimeError(f"no block of {size} free ports found that no other job holds")
 
 
 @dataclass
@@ -206,10 +128,7 @@ class LocalCluster:
         env.update({
             "SAGEMAKER_BASE_DIR": self.base_dir(host),
             "SAGEMAKER_HOST_ADDRESSES": json.dumps({h: "127.0.0.1" for h in self.hosts}),
-            "SAGEMAKER_PORT_STRIDE": str(PORTS_PER_HOST),
-            "SAGEMAKER_TF_PORT": str(base_port),
-            "SAGEMAKER_TF_PS_PORT": str(base_port + 1),
-            "SAGEMAKER_MXNET_PORT": str(base_port + 2),
+            **packed_ports_environ(base_port),
             "SAGEMAKER_TERMINATION_GRACE_SECONDS": str(self.grace),
             "SAGEMAKER_MPI_RENDEZVOUS_DIR": os.path.join(self.work_dir, ".mpi"),  # MPI's launch without SSH
         })

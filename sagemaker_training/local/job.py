@@ -141,6 +141,14 @@ def _existing_artifacts(request: TrainingRequest, region: str, client_factory) -
     return sorted(os.listdir(destination)) if os.path.isdir(destination) else []
 
 
+def _lock(path: str, busy: str):
+    """``path``'s lock, or a RequestError saying ``busy``."""
+    try:
+        return locks.acquire(path, busy)
+    except locks.Busy as exc:
+        raise RequestError(str(exc)) from None
+
+
 @contextlib.contextmanager
 def claim(request: TrainingRequest, work_dir: str, region: str, s3_environ: dict | None, client_factory):
     """Hold the job's artifact destination and work dir, as the API holds a
@@ -155,7 +163,7 @@ def claim(request: TrainingRequest, work_dir: str, region: str, s3_environ: dict
               "give this job another TrainingJobName")
     with contextlib.ExitStack() as held:
         path = os.path.join(tempfile.gettempdir(), _LOCK_DIR, f"{digest}.lock")
-        held.callback(locks.release, locks.acquire(path, f"{in_use} (it is running)."), path)
+        held.callback(locks.release, _lock(path, f"{in_use} (it is running)."), path)
         try:
             existing = _existing_artifacts(request, region, client_factory)
         except TrainingError as exc:
@@ -165,7 +173,7 @@ def claim(request: TrainingRequest, work_dir: str, region: str, s3_environ: dict
         os.makedirs(work_dir, exist_ok=True)
         path = os.path.join(work_dir, ".sagemaker-local.lock")
         busy = f"ResourceInUse: the work dir {work_dir} is in use by another local job: give another --work-dir."
-        held.callback(locks.release, locks.acquire(path, busy), path)
+        held.callback(locks.release, _lock(path, busy), path)
         yield
 
 

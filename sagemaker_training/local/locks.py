@@ -1,8 +1,7 @@
 """Exclusive locks on files, for as long as a process holds them, that leave no file behind.
 
 :func:`acquire` takes an ``flock()`` on a file (created if needed) or
-refuses with a :class:`~.local_request.RequestError` carrying the message
-given; :func:`release` removes the file while still holding the lock, then
+refuses with :class:`Busy` carrying the message given; :func:`release` removes the file while still holding the lock, then
 lets go. The lock ends with the process however it ends (a crash leaves the
 file, which the next claimant simply locks).
 """
@@ -12,7 +11,10 @@ from __future__ import annotations
 import fcntl
 import os
 
-from .request import RequestError
+
+
+class Busy(Exception):
+    """Another process holds the lock; the message says what that means to the caller."""
 
 
 def _is_at(f, path: str) -> bool:
@@ -39,7 +41,7 @@ def acquire(path: str, busy_message: str):
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.close()
-            raise RequestError(busy_message) from None
+            raise Busy(busy_message) from None
         if _is_at(f, path):
             break
         f.close()  # the previous holder removed it between our open and our lock

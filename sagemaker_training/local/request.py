@@ -25,6 +25,7 @@ from ..storage import transfer
 from ..storage import uri as uri_rules
 from ..environment import check_channel_name, check_text
 from ..errors import ClientError
+from ..core import guarded_json
 from ..core.hyperparameters import check_names, decode_value
 
 FRAMEWORKS = ("tensorflow", "mxnet")
@@ -395,10 +396,10 @@ def load_request(path: str) -> dict:
         fail(f"--request {path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
               f"{exc.start}): save the request as UTF-8 JSON.")
     try:
-        body = json.loads(text)
+        body = guarded_json.loads(text)
     except ValueError as exc:
         fail(f"--request {path} is not valid JSON ({exc}).")
-    except RecursionError:
-        fail(f"--request {path} nests its JSON too deeply to read: a CreateTrainingJob request is a few "
-              "levels deep.")
+    except guarded_json.TooDeep:
+        fail(f"--request {path} nests its JSON too deeply to read (more than {guarded_json.MAX_NESTING} "
+             "levels): a CreateTrainingJob request is a few levels deep.")
     return body

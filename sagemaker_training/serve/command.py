@@ -17,6 +17,8 @@ import signal
 import sys
 import threading
 
+from .. import params
+
 PROG = "sagemaker-training serve"
 SDK_CONFIG = "sdk-config.yaml"
 
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-running", type=int, default=max(1, (os.cpu_count() or 2) // 2), metavar="N",
                         help="jobs that run at once; the others wait, in order (default: half the CPUs)")
     parser.add_argument("--region", default=None,
-                        help="region of requests that do not name one (default $AWS_DEFAULT_REGION or us-east-1)")
+                        help="region of requests that do not name one (default $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1)")
     parser.add_argument("--s3-endpoint", metavar="URL",
                         help="use this S3 endpoint (for clients and jobs) instead of the embedded one")
     parser.add_argument("--bucket", action="append", default=[], metavar="NAME",
@@ -77,7 +79,7 @@ def serve(args) -> int:
     from .scheduler import Scheduler  # noqa: PLC0415
     from .store import Store  # noqa: PLC0415
 
-    region = args.region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+    region = params.region_from(os.environ, args.region)
     state_dir = os.path.abspath(os.path.expanduser(args.state_dir or default_state_dir()))
     if args.max_running < 1:
         sys.stderr.write(f"{PROG}: --max-running must be at least 1, got {args.max_running}\n")

@@ -19,6 +19,8 @@ import functools
 import json
 import re
 
+from ..core import guarded_json
+
 
 class ApiError(Exception):
     """An error answer: HTTP status, AWS error code, message."""
@@ -149,9 +151,12 @@ def validate(service: str, name: str, params) -> dict:
 
 def parse_body(raw: bytes):
     try:
-        return json.loads(raw or b"{}")
+        return guarded_json.loads(raw or b"{}")
     except ValueError:
-        raise ApiError("SerializationException", "The request body is not valid JSON.")
+        raise ApiError("SerializationException", "The request body is not valid JSON.") from None
+    except guarded_json.TooDeep:
+        raise ApiError("SerializationException", f"The request body nests JSON more than "
+                                                 f"{guarded_json.MAX_NESTING} levels deep.") from None
 
 
 def epoch(value) -> float | None:

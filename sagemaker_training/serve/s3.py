@@ -19,11 +19,11 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
+from ..local.ports import free_port_block
 from ..supervision import guard
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -51,19 +51,6 @@ def weed_binary() -> str:
     return found
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 class EmbeddedS3:
     """``weed mini`` on 127.0.0.1 with its data in ``<state dir>/s3``, for the server's lifetime."""
 
@@ -88,7 +75,8 @@ class EmbeddedS3:
     def _start(self, timeout: float) -> str:
         binary = weed_binary()
         os.makedirs(self.data_dir, exist_ok=True)
-        ports = dict(zip(_PORTS, _free_ports(len(_PORTS))))
+        base = free_port_block(len(_PORTS))
+        ports = {name: base + i for i, name in enumerate(_PORTS)}
         argv = [binary, "mini", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false",
                 "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 *(f"-{name}={port}" for name, port in ports.items())]

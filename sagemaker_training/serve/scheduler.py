@@ -4,7 +4,7 @@ A created job waits as InProgress / Starting until a slot is free, then runs
 as its own process (worker.py, under the exec guard (supervision/guard.py) so that it dies with the
 server) in ``<state dir>/jobs/<name>/``: no two running jobs share a
 directory, and each job's cluster reserves its block of ports on this
-machine while its hosts run (cluster.reserve_port_block: a lock file per
+machine while its hosts run (local.ports.reserve_port_block: a lock file per
 port), so two jobs started at once never share a port. For each
 running job the scheduler
 

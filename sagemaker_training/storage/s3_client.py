@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 
+from .. import params
 from ..core import settings
 from ..errors import ClientError, PlatformError, Redactor
 from .uri import is_s3, parse_s3 as parse_s3_uri  # noqa: F401 - the S3 vocabulary of this layer
@@ -35,7 +36,7 @@ from .uri import is_s3, parse_s3 as parse_s3_uri  # noqa: F401 - the S3 vocabula
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "S3_ENDPOINT_URL")
 MAX_ATTEMPTS_ENV = "SAGEMAKER_S3_MAX_ATTEMPTS"
 DEFAULT_MAX_ATTEMPTS = 8
-DEFAULT_REGION = "us-east-1"
+DEFAULT_REGION = params.DEFAULT_REGION
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60
 
@@ -61,7 +62,7 @@ def endpoint_url(environ=None) -> str | None:
 
 def region_name(region: str | None = None, environ=None) -> str:
     environ = os.environ if environ is None else environ
-    return region or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    return params.region_from(environ, region)
 
 
 def max_attempts(environ=None) -> int:
