@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from serve_helpers import Server, job_request, put_code, stream_messages, wait_for
 
@@ -98,15 +99,20 @@ def test_a_stopped_job_resumes_from_its_checkpoints_when_run_again(clients):
 
 
 def test_a_local_path_outside_opt_ml_is_refused_naming_it(clients):
+    """Refused by CreateTrainingJob itself (issue 19): a ValidationException naming the field, and no job."""
     sm, s3, _ = clients
     code = put_code(s3, BUCKET, key="ckpt-code/sourcedir.tar.gz", script=CHECKPOINTING)
-    sm.create_training_job(**job_request("ckpt-outside", BUCKET, code, env={"STEPS": "1"},
-                                         CheckpointConfig={"S3Uri": f"s3://{BUCKET}/c", "LocalPath": "/tmp/ckpt"}))
-    answer = wait_for(sm, "ckpt-outside")
-    assert answer["TrainingJobStatus"] == "Failed"
-    assert answer["FailureReason"].startswith(
-        "ClientError: CheckpointConfig.LocalPath /tmp/ckpt is outside /opt/ml: local mode gives each host its own "
-        "/opt/ml (its base dir)"), answer["FailureReason"]
+    with pytest.raises(ClientError) as info:
+        sm.create_training_job(**job_request("ckpt-outside", BUCKET, code, env={"STEPS": "1"},
+                                             CheckpointConfig={"S3Uri": f"s3://{BUCKET}/c", "LocalPath": "/tmp/ckpt"}))
+    error = info.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert error["Message"].startswith(
+        "CheckpointConfig.LocalPath /tmp/ckpt is outside /opt/ml: local mode gives each host its own "
+        "/opt/ml (its base dir)"), error["Message"]
+    with pytest.raises(ClientError) as missing:
+        sm.describe_training_job(TrainingJobName="ckpt-outside")
+    assert missing.value.response["Error"]["Code"] == "ValidationException"  # "Requested resource not found."
 
 
 def test_two_jobs_started_at_once_share_no_port_and_no_directory(clients):

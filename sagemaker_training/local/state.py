@@ -117,6 +117,28 @@ def arn(request: TrainingRequest, region: str) -> str:
     return params.training_job_arn(region, request.body.get("RoleArn"), request.job_name)
 
 
+def _state_part(state: JobState, timestamp) -> dict:
+    """What ``state`` decides of a description (the caller holds ``state.lock``)."""
+    part = {"TrainingJobStatus": state.status, "SecondaryStatus": state.secondary}
+    if state.failure_reason:
+        part["FailureReason"] = state.failure_reason
+    if state.started:
+        part["TrainingStartTime"] = timestamp(state.started)
+    if state.ended:
+        part["TrainingEndTime"] = timestamp(state.ended)
+    part["SecondaryStatusTransitions"] = [
+        {k: timestamp(v) if isinstance(v, datetime.datetime) else v for k, v in t.items()}
+        for t in state.transitions]
+    return part
+
+
+def state_part(state: JobState, timestamp=iso) -> dict:
+    """The part of DescribeTrainingJob that the job's state decides (status, secondary status and
+    its transitions, failure reason, training times): what serve stores for a running job."""
+    with state.lock:
+        return _state_part(state, timestamp)
+
+
 def describe(request: TrainingRequest, state: JobState, region: str, timestamp=iso) -> dict:
     """The DescribeTrainingJob response of the job in ``state``.
     ``timestamp`` renders a datetime (ISO 8601 by default)."""
@@ -125,10 +147,11 @@ def describe(request: TrainingRequest, state: JobState, region: str, timestamp=i
         answer = {"TrainingJobName": request.job_name, "TrainingJobArn": arn(request, region)}
         if state.model_location:
             answer["ModelArtifacts"] = {"S3ModelArtifacts": as_uri(state.model_location)}
-        answer["TrainingJobStatus"] = state.status
-        answer["SecondaryStatus"] = state.secondary
-        if state.failure_reason:
-            answer["FailureReason"] = state.failure_reason
+        part = _state_part(state, timestamp)
+        answer["TrainingJobStatus"] = part["TrainingJobStatus"]
+        answer["SecondaryStatus"] = part["SecondaryStatus"]
+        if "FailureReason" in part:
+            answer["FailureReason"] = part["FailureReason"]
         answer["HyperParameters"] = shown(body.get("HyperParameters", {}))
         answer["AlgorithmSpecification"] = body["AlgorithmSpecification"]
         if body.get("RoleArn"):
@@ -139,14 +162,11 @@ def describe(request: TrainingRequest, state: JobState, region: str, timestamp=i
         answer["ResourceConfig"] = body["ResourceConfig"]
         answer["StoppingCondition"] = {**body["StoppingCondition"], "MaxRuntimeInSeconds": request.max_run}
         answer["CreationTime"] = timestamp(state.created)
-        if state.started:
-            answer["TrainingStartTime"] = timestamp(state.started)
-        if state.ended:
-            answer["TrainingEndTime"] = timestamp(state.ended)
+        for name in ("TrainingStartTime", "TrainingEndTime"):
+            if name in part:
+                answer[name] = part[name]
         answer["LastModifiedTime"] = timestamp(state.ended or now())
-        answer["SecondaryStatusTransitions"] = [
-            {k: timestamp(v) if isinstance(v, datetime.datetime) else v for k, v in t.items()}
-            for t in state.transitions]
+        answer["SecondaryStatusTransitions"] = part["SecondaryStatusTransitions"]
         for name in _ECHOED:
             if name in body:
                 answer[name] = shown(body[name]) if name == "Environment" else body[name]

@@ -45,21 +45,6 @@ def finished_state(state: dict, status: str, secondary: str, message: str, reaso
     return answer
 
 
-def from_local(description: dict) -> dict:
-    """The state part of local mode's DescribeTrainingJob answer, with epoch timestamps."""
-    state = {name: description[name] for name in _STATE_FIELDS if description.get(name) is not None}
-    for name in ("TrainingStartTime", "TrainingEndTime"):
-        if name in state:
-            state[name] = protocol.epoch(state[name])
-    state["SecondaryStatusTransitions"] = [
-        {key: protocol.epoch(value) if key.endswith("Time") else value for key, value in item.items()}
-        for item in description.get("SecondaryStatusTransitions", [])
-    ]
-    if "FailureReason" in state:
-        state["FailureReason"] = params.failure_reason(state["FailureReason"])
-    return state
-
-
 def model_artifacts(request: dict, name: str) -> str:
     return artifact_location(request["OutputDataConfig"]["S3OutputPath"], name, "model.tar.gz")
 

@@ -3,7 +3,9 @@
 CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs, StopTrainingJob and
 the tag calls the SDKs make on the way (``attach()`` lists a job's tags).
 Every request is first checked against botocore's model of the operation
-(protocol.py); the answers and errors are the ones boto3 expects: a taken
+(protocol.py), and a CreateTrainingJob request also as local mode checks it
+(local.request.validate) before it is answered: what local mode would refuse
+is a ``ValidationException`` naming the field, never a job that fails. The answers and errors are the ones boto3 expects: a taken
 name is ``ResourceInUse``, an unknown job is a ``ValidationException``
 "Requested resource not found." (what DescribeTrainingJob says on AWS),
 stopping an unknown job is ``ResourceNotFound``.
@@ -15,13 +17,14 @@ import base64
 import json
 
 from . import describe, protocol
-from .. import params
+from ..params import training_job_arn
+from ..local.request import RequestError, validate as validate_request
 
 NOT_FOUND = "Requested resource not found."
 
 
 def _arn(region: str, request: dict) -> str:
-    return params.training_job_arn(region, request.get("RoleArn"), request["TrainingJobName"])
+    return training_job_arn(region, request.get("RoleArn"), request["TrainingJobName"])
 
 
 class SageMaker:
@@ -46,6 +49,10 @@ class SageMaker:
 
     # -- training jobs -------------------------------------------------------------
     def op_CreateTrainingJob(self, params: dict, region: str) -> dict:  # noqa: N802 - AWS's names
+        try:
+            validate_request(params)
+        except RequestError as exc:
+            raise protocol.validation_error(str(exc)) from None
         name = params["TrainingJobName"]
         arn = _arn(region, params)
         if not self.store.add_job(name, arn, region, params, describe.initial_state(self.scheduler.queue_message()),

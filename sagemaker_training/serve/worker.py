@@ -32,8 +32,7 @@ import traceback
 from ..local.job import LocalJob, S3Clients, check, claim
 from ..local.progress import Log
 from ..local.request import RequestError, validate
-from ..local.state import JobState, describe
-from . import describe as answers
+from ..local.state import JobState, state_part
 
 
 def _epoch(moment) -> float:
@@ -46,12 +45,9 @@ class Reporter:
     def __init__(self, stream):
         self.stream = stream
         self.lock = threading.Lock()
-        self.request = self.region = None
 
     def __call__(self, state: JobState) -> None:
-        if self.request is None:
-            return
-        event = {"state": answers.from_local(describe(self.request, state, self.region, timestamp=_epoch))}
+        event = {"state": state_part(state, timestamp=_epoch)}
         with self.lock:
             self.stream.write(json.dumps(event) + "\n")
             self.stream.flush()
@@ -74,7 +70,6 @@ def run(job_dir: str, region: str, grace: float, s3_environ: dict, events) -> in
         listings = check(request, region, client)
         work_dir = os.path.join(job_dir, "work")
         with claim(request, work_dir, region, s3_environ, client):
-            reporter.request, reporter.region = request, region
             job = LocalJob(request, work_dir, region, log, s3_environ=s3_environ, listings=listings, grace=grace,
                            state=JobState(on_change=reporter))
             description = job.run()
