@@ -81,12 +81,12 @@ def argv(program: list, parent: int | None = None) -> list:
 
 # -- the Python fallback: ``python -I -S guard.py PARENT ARGV...`` ------------------------------------
 
-def _libc_call():
-    """``call(name, *int_args)``: a libc function called with int arguments.
+def libc_call():
+    """``call(name, *args)``: a libc function called with int arguments (or ``int_ref`` pointers).
 
     ``_ctypes`` (ctypes' C core; importing ``ctypes`` itself costs half an
     interpreter start more) where it has ``call_function`` (CPython 3.11 to
-    3.13), else ``ctypes``."""
+    3.13), else ``ctypes``. Used here and by the supervisor (orphans.py)."""
     import _ctypes  # noqa: PLC0415
 
     if hasattr(_ctypes, "call_function"):
@@ -95,11 +95,22 @@ def _libc_call():
     import ctypes  # noqa: PLC0415
 
     libc = ctypes.CDLL(None, use_errno=True)
-    return lambda name, *args: getattr(libc, name)(*(ctypes.c_long(arg) for arg in args))
+    return lambda name, *args: getattr(libc, name)(*(ctypes.c_long(a) if isinstance(a, int) else a for a in args))
+
+
+def int_ref():
+    """(a C int holding 0, a pointer to it) for :func:`libc_call`: ``value.value`` reads it."""
+    import _ctypes  # noqa: PLC0415
+
+    class CInt(_ctypes._SimpleCData):  # ctypes.c_int, without importing ctypes
+        _type_ = "i"
+
+    value = CInt(0)
+    return value, _ctypes.byref(value)
 
 
 def _prepare(parent: int, program: str) -> None:
-    call = _libc_call()
+    call = libc_call()
     call("prctl", PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the prctl: nothing would kill us later
         sys.stderr.write(f"sagemaker_training: the process that started {program} ({parent}) is gone; "

@@ -29,12 +29,11 @@ session machinery), :mod:`.parameter_server` (ps child),
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from ...host import entry_point
 from ... import params
-from ...core import settings
+from ...core import logs, settings
 from ...core.hyperparameters import as_bool
 from ...supervision.processes import ProcessSpec
 from .. import Plan
@@ -42,7 +41,7 @@ from ..script import script_spec
 
 ESTIMATOR_MODULE = "sagemaker_training.frameworks.tensorflow.estimator"
 
-log = logging.getLogger("sagemaker_training.tensorflow")
+log = logs.get("tensorflow")
 
 
 def trainer_spec(job, extra_env: dict | None = None, name: str | None = None) -> ProcessSpec:
