@@ -16,6 +16,13 @@ SUBMIT_DIRECTORY = "sagemaker_submit_directory"
 REGION = "sagemaker_region"
 JOB_NAME = "sagemaker_job_name"
 LOG_LEVEL = "sagemaker_container_log_level"
+REQUIREMENTS = "sagemaker_requirements"
+CLOUDWATCH_METRICS = "sagemaker_enable_cloudwatch_metrics"
+PARAMETER_SERVER = "sagemaker_parameter_server_enabled"
+MULTI_WORKER_MIRRORED = "sagemaker_multi_worker_mirrored_strategy_enabled"
+MPI_ENABLED = "sagemaker_mpi_enabled"
+MPI_PROCESSES_PER_HOST = "sagemaker_mpi_num_of_processes_per_host"
+MPI_OPTIONS = "sagemaker_mpi_custom_mpi_options"
 CHECKPOINT_PATH = "checkpoint_path"  # TF script mode's S3 checkpoints (the SDK's estimator)
 
 # -- what DescribeTrainingJob shows ----------------------------------------------------

@@ -18,7 +18,7 @@ import sys
 import time
 
 from .host import distributed, entry_point
-from . import frameworks, mpi
+from . import frameworks, mpi, params
 from .core import logs
 from .core._record import Record
 from .environment import Environment, base_dir_from
@@ -61,7 +61,7 @@ def prepare(env: Environment, log, guard: StopGuard | None = None) -> Job:
             f"({env.code_dir}): give the S3 URI or path of the code (the SDK's source_dir)."
         )
     entry_point.locate(env.code_dir, env.user_entry_point)
-    requirements = env.setting("sagemaker_requirements") or "requirements.txt"
+    requirements = env.setting(params.REQUIREMENTS) or "requirements.txt"
     guard.phase = f"installing {requirements}"
     if entry_point.install_requirements(env.code_dir, requirements):
         log.info("installed %s", requirements)

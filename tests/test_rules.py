@@ -145,3 +145,37 @@ def test_local_mode_and_serve_put_the_model_in_one_place(output_path):
     body = request(output_path, job_name="artifacts")
     local = local_request.validate(body).artifact_location("model.tar.gz")
     assert local == serve_describe.model_artifacts(body, "artifacts") == "s3://bucket/out/artifacts/output/model.tar.gz"
+
+
+def test_serve_adapts_local_modes_description_of_the_same_job():
+    """One renderer: the same request and state give serve and local mode the same answer, serve's
+    adaptations aside (its epoch timestamps, OutputDataConfig.KmsKeyId, an S3ModelArtifacts always)."""
+    import datetime
+    import types
+
+    body = request("s3://bucket/out", job_name="same-job", hyperparameters={"lr": 0.1, "db_password": "hunter2"},
+                   environment={"API_TOKEN": "abc", "MODE": "fast"})
+    validated = local_request.validate(body)
+    start = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    state = local_state.JobState(created=start)
+    state.enter("Downloading", "Downloading input data")
+    state.enter("Training", "Training image download completed. Training in progress.")
+    state.failed("AlgorithmError: " + "y" * 2000)
+
+    def epoch(moment):
+        return moment.timestamp()
+
+    local = local_state.describe(validated, state, "eu-west-1", timestamp=epoch)
+    job = types.SimpleNamespace(request=body, name="same-job", arn=serve_sagemaker._arn("eu-west-1", body),
+                                state=local_state.state_part(state, timestamp=epoch), created=epoch(state.created),
+                                modified=local["LastModifiedTime"], stop_requested=None)
+    served = serve_describe.describe(job)
+
+    assert served["OutputDataConfig"] == {"KmsKeyId": "", **local["OutputDataConfig"]}
+    assert served["ModelArtifacts"] == {"S3ModelArtifacts": "s3://bucket/out/same-job/output/model.tar.gz"}
+    assert "ModelArtifacts" not in local  # it failed: local mode shows no model
+    shared = set(local) - {"OutputDataConfig"}
+    assert {name: served[name] for name in shared} == {name: local[name] for name in shared}
+    assert local["HyperParameters"]["db_password"] == local["Environment"]["API_TOKEN"] == "****"
+    assert len(local["FailureReason"]) == 1024
+    assert local["TrainingTimeInSeconds"] == local["BillableTimeInSeconds"] == 1  # at least a second, as AWS bills

@@ -6,4 +6,5 @@
 | ``logs.py`` | the supervisor's logging: one format, secrets redacted |
 | ``settings.py`` | the one reader of the ``SAGEMAKER_*`` numeric knobs |
 | ``hyperparameters.py`` | decoding both client encodings, splitting, rendering |
+| ``guarded_json.py`` | the one JSON reader for outside input (nesting bounded) |
 """

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 
+from .. import params
 from ..errors import ClientError
 from . import guarded_json
 from .guarded_json import MAX_NESTING, _children, too_deep  # noqa: F401 - read through hyperparameters
@@ -31,21 +32,21 @@ TUNING_KEYS = ("_tuning_objective_metric",)
 
 # Defaults of the toolkit's own (sagemaker_*) settings.
 TOOLKIT_DEFAULTS = {
-    "sagemaker_program": None,
-    "sagemaker_submit_directory": None,
-    "sagemaker_region": None,
-    "sagemaker_job_name": None,
-    "sagemaker_container_log_level": 20,
-    "sagemaker_enable_cloudwatch_metrics": False,
-    "sagemaker_requirements": "requirements.txt",
-    "sagemaker_parameter_server_enabled": False,
-    "sagemaker_mpi_enabled": False,
-    "sagemaker_multi_worker_mirrored_strategy_enabled": False,
+    params.PROGRAM: None,
+    params.SUBMIT_DIRECTORY: None,
+    params.REGION: None,
+    params.JOB_NAME: None,
+    params.LOG_LEVEL: 20,
+    params.CLOUDWATCH_METRICS: False,
+    params.REQUIREMENTS: "requirements.txt",
+    params.PARAMETER_SERVER: False,
+    params.MPI_ENABLED: False,
+    params.MULTI_WORKER_MIRRORED: False,
 }
 
 
 # Toolkit settings that name a file, a module or a location: strings only.
-_STRING_SETTINGS = ("sagemaker_program", "sagemaker_submit_directory", "sagemaker_requirements", "sagemaker_region")
+_STRING_SETTINGS = (params.PROGRAM, params.SUBMIT_DIRECTORY, params.REQUIREMENTS, params.REGION)
 
 
 def strings(value):

@@ -31,9 +31,11 @@ import tempfile
 
 from ..archives import tarball
 from ..storage import transfer
+from ..core import guarded_json
 from ..errors import TrainingError
 from .flags import request_from_flags
-from .job import LocalJob, S3Clients, check, claim
+from .job import LocalJob
+from .preflight import S3Clients, check, claim
 from .progress import PROG, Log, Transfer
 from .request import (
     ACCOUNT,
@@ -43,7 +45,7 @@ from .request import (
     FRAMEWORKS,
     SCRIPT,
     RequestError,
-    load_request,
+    fail,
     split_s3,
     validate,
 )
@@ -51,6 +53,29 @@ from .embedded_s3 import EmbeddedS3, EmbeddedS3Unavailable
 from .state import as_uri, now
 
 EXIT_COMPLETED, EXIT_NOT_COMPLETED, EXIT_BAD_REQUEST = 0, 1, 2
+
+
+def load_request(path: str) -> dict:
+    """The request body in ``path`` ('-' = stdin), or a RequestError."""
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except OSError as exc:
+        fail(f"--request {path}: cannot read it ({exc.strerror}).")
+    except UnicodeDecodeError as exc:
+        fail(f"--request {path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
+              f"{exc.start}): save the request as UTF-8 JSON.")
+    try:
+        body = guarded_json.loads(text)
+    except ValueError as exc:
+        fail(f"--request {path} is not valid JSON ({exc}).")
+    except guarded_json.TooDeep:
+        fail(f"--request {path} nests its JSON too deeply to read (more than {guarded_json.MAX_NESTING} "
+             "levels): a CreateTrainingJob request is a few levels deep.")
+    return body
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from .. import params
 from ..core.hyperparameters import decode_value
-from .request import FRAMEWORKS, SCRIPT, fail, join_location, normalize_location
+from ..storage.uri import join as join_location
+from .request import FRAMEWORKS, SCRIPT, fail, normalize_location
 from .state import as_uri
 
 
@@ -93,7 +94,7 @@ def request_from_flags(args, region: str, default_output: str | None) -> tuple[d
     hyperparameters: dict = {}
     for name, value in parse_pairs(args.hyperparameter, "--hyperparameter"):
         hyperparameters[name] = decode_value(name, value)
-    for name in ("training_steps", "evaluation_steps", "checkpoint_path"):
+    for name in ("training_steps", "evaluation_steps", params.CHECKPOINT_PATH):
         value = getattr(args, name)
         if value is not None:
             hyperparameters[name] = value

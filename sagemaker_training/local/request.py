@@ -16,16 +16,13 @@ URI, so that a job can run with no S3 at all.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 
 from .. import params
-from ..storage import transfer
 from ..storage import uri as uri_rules
 from ..environment import check_channel_name, check_text
 from ..errors import ClientError
-from ..core import guarded_json
 from ..core.hyperparameters import check_names, decode_value
 
 FRAMEWORKS = ("tensorflow", "mxnet")
@@ -67,12 +64,12 @@ def fail(message: str):
     raise RequestError(" ".join(message.split()))
 
 
-def _host_rule(check, *args, field: str | None = None) -> None:
+def _host_rule(check, *args, field: str | None = None):
     """A rule the host's ``train`` applies to its config files, applied to the
     request before anything starts: its ClientError becomes a bad request
     (after ``field``, when its message does not start with the field)."""
     try:
-        check(*args)
+        return check(*args)
     except ClientError as exc:
         fail(f"{field}: {exc}" if field else str(exc))
 
@@ -118,6 +115,7 @@ class TrainingRequest:
     max_run: int
     environment: dict = field(default_factory=dict)
     checkpoint: object = None  # local_checkpoints.CheckpointConfig, from CheckpointConfig
+    decoded: dict = field(default_factory=dict)  # the hyperparameters decoded, once, as the hosts decode them
 
     @property
     def hosts(self) -> list[str]:
@@ -135,7 +133,7 @@ class TrainingRequest:
         if self.checkpoint is not None:
             uris.append(self.checkpoint.s3_uri)
         for key in (params.SUBMIT_DIRECTORY, params.CHECKPOINT_PATH):
-            value = decode_value(key, self.hyperparameters.get(key))
+            value = self.decoded.get(key)
             if uri_rules.is_s3(value):
                 uris.append(value)
         return uris
@@ -150,33 +148,16 @@ class TrainingRequest:
 # Locations
 
 
-join_location = uri_rules.join
-
-
 def split_s3(uri: str, field_name: str) -> tuple[str, str]:
     """(bucket, key) of an s3:// URI (storage's one parser), or a RequestError naming the field."""
-    try:
-        return transfer.parse_s3_uri(uri, field_name)
-    except ClientError as exc:
-        fail(exc.message)
+    return _host_rule(uri_rules.parse_s3, uri, field_name)
 
 
 def normalize_location(value, field_name: str, what: str) -> str:
-    """An s3:// URI kept as it is, or a local path / file:// URI made absolute."""
+    """An s3:// URI kept as it is, or a local path / file:// URI made absolute (storage/uri.py's rule)."""
     if not isinstance(value, str) or not value.strip():
         fail(f"{field_name} is required: {what}.")
-    value = value.strip()
-    if uri_rules.is_s3(value):
-        split_s3(value, field_name)
-        return value
-    if uri_rules.is_file_uri(value):
-        try:
-            return os.path.abspath(uri_rules.local_path(value, field_name))
-        except ClientError as exc:
-            fail(exc.message)
-    if uri_rules.has_other_scheme(value):
-        fail(f"{field_name}: {value!r} is neither an s3:// URI nor a local path.")
-    return os.path.abspath(os.path.expanduser(value))
+    return _host_rule(uri_rules.normalize, value.strip(), field_name)
 
 
 # ---------------------------------------------------------------------------
@@ -200,8 +181,10 @@ def _object(body: dict, name: str, required: bool = True) -> dict:
     return value
 
 
-def _check_hyperparameter_value(key: str, value: str) -> None:
-    check_text(f"HyperParameters.{key}", decode_value(key, value))
+def _decoded_hyperparameter(key: str, value: str):
+    decoded = decode_value(key, value)
+    check_text(f"HyperParameters.{key}", decoded)
+    return decoded
 
 
 def _int(value, field_name: str, minimum: int, maximum: int | None = None, default=None) -> int:
@@ -327,6 +310,7 @@ def validate(body, framework: str | None = None) -> TrainingRequest:
     hyperparameters = _object(body, "HyperParameters", required=False)
     if len(hyperparameters) > 100:
         fail(f"HyperParameters has {len(hyperparameters)} entries; at most 100 are allowed.")
+    decoded = {}
     for key, value in hyperparameters.items():
         if len(key) > 256:
             fail(f"HyperParameters: the name {key[:40]!r}... is longer than 256 characters.")
@@ -335,7 +319,7 @@ def validate(body, framework: str | None = None) -> TrainingRequest:
                   f"(the API takes strings; JSON-encode the value: {json.dumps(json.dumps(value))}).")
         if len(value) > 2500:
             fail(f"HyperParameters.{key} is longer than 2500 characters.")
-        _host_rule(_check_hyperparameter_value, key, value)
+        decoded[key] = _host_rule(_decoded_hyperparameter, key, value)
     _host_rule(check_names, hyperparameters, field="HyperParameters")
 
     channels = _channels(body)
@@ -375,31 +359,6 @@ def validate(body, framework: str | None = None) -> TrainingRequest:
     from .checkpoints import read  # noqa: PLC0415 - it uses fail() from here
     return TrainingRequest(
         checkpoint=read(body, fail), body=body, job_name=job_name, image=image, framework=framework, hyperparameters=dict(hyperparameters),
-        channels=channels, output_path=output_path, instance_count=instance_count, max_run=max_run,
+        decoded=decoded, channels=channels, output_path=output_path, instance_count=instance_count, max_run=max_run,
         environment=dict(environment),
     )
-
-
-def load_request(path: str) -> dict:
-    """The request body in ``path`` ('-' = stdin), or a RequestError."""
-    import sys
-
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-    except OSError as exc:
-        fail(f"--request {path}: cannot read it ({exc.strerror}).")
-    except UnicodeDecodeError as exc:
-        fail(f"--request {path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} at offset "
-              f"{exc.start}): save the request as UTF-8 JSON.")
-    try:
-        body = guarded_json.loads(text)
-    except ValueError as exc:
-        fail(f"--request {path} is not valid JSON ({exc}).")
-    except guarded_json.TooDeep:
-        fail(f"--request {path} nests its JSON too deeply to read (more than {guarded_json.MAX_NESTING} "
-             "levels): a CreateTrainingJob request is a few levels deep.")
-    return body

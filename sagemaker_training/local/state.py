@@ -16,10 +16,11 @@ import threading
 from .. import params
 from ..errors import REDACTED, is_secret_name
 from ..storage.uri import as_uri  # noqa: F401 - local mode's callers take it from here
-from .request import TrainingRequest
+from .request import DEFAULT_MAX_RUN, TrainingRequest
 
 FAILURE_REASON_LIMIT = params.FAILURE_REASON_LIMIT
 ENDED = ("Completed", "Failed", "Stopped")
+_REQUEST_FIELDS = ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig", "ResourceConfig")
 _ECHOED = ("Environment", "VpcConfig", "EnableNetworkIsolation", "EnableInterContainerTrafficEncryption",
            "EnableManagedSpotTraining", "DebugHookConfig", "ProfilerConfig", "ExperimentConfig",
            "TensorBoardOutputConfig", "RetryStrategy")
@@ -139,39 +140,41 @@ def state_part(state: JobState, timestamp=iso) -> dict:
         return _state_part(state, timestamp)
 
 
+def render(body: dict, job_name: str, job_arn: str, part: dict, *, created, modified,
+           model_artifacts: str | None, elapsed: float | None, echoed=_ECHOED) -> dict:
+    """DescribeTrainingJob, the one renderer: the request ``body``'s fields named in ``echoed``
+    as they were sent (secret-named values of HyperParameters and Environment as ``****``), the
+    state ``part`` (:func:`state_part`'s shape, timestamps rendered), ``created`` and ``modified``
+    (rendered), and ``elapsed`` training seconds once the job has started and ended. Local mode
+    describes a job with it; serve adapts this answer (botocore's members, its defaults)."""
+    answer = {"TrainingJobName": job_name, "TrainingJobArn": job_arn}
+    if model_artifacts:
+        answer["ModelArtifacts"] = {"S3ModelArtifacts": model_artifacts}
+    for name in ("TrainingJobStatus", "SecondaryStatus", "FailureReason"):
+        if name in part:
+            answer[name] = part[name]
+    answer["HyperParameters"] = shown(body.get("HyperParameters", {}))
+    for name in echoed:
+        if name in body and name not in answer:
+            answer[name] = shown(body[name]) if name == "Environment" else body[name]
+    answer["StoppingCondition"] = {"MaxRuntimeInSeconds": DEFAULT_MAX_RUN, **body.get("StoppingCondition", {})}
+    answer["CreationTime"] = created
+    for name in ("TrainingStartTime", "TrainingEndTime"):
+        if name in part:
+            answer[name] = part[name]
+    answer["LastModifiedTime"] = modified
+    answer["SecondaryStatusTransitions"] = part.get("SecondaryStatusTransitions", [])
+    if elapsed is not None:
+        answer["TrainingTimeInSeconds"] = answer["BillableTimeInSeconds"] = max(1, int(round(elapsed)))
+    return answer
+
+
 def describe(request: TrainingRequest, state: JobState, region: str, timestamp=iso) -> dict:
     """The DescribeTrainingJob response of the job in ``state``.
     ``timestamp`` renders a datetime (ISO 8601 by default)."""
-    body = request.body
     with state.lock:
-        answer = {"TrainingJobName": request.job_name, "TrainingJobArn": arn(request, region)}
-        if state.model_location:
-            answer["ModelArtifacts"] = {"S3ModelArtifacts": as_uri(state.model_location)}
-        part = _state_part(state, timestamp)
-        answer["TrainingJobStatus"] = part["TrainingJobStatus"]
-        answer["SecondaryStatus"] = part["SecondaryStatus"]
-        if "FailureReason" in part:
-            answer["FailureReason"] = part["FailureReason"]
-        answer["HyperParameters"] = shown(body.get("HyperParameters", {}))
-        answer["AlgorithmSpecification"] = body["AlgorithmSpecification"]
-        if body.get("RoleArn"):
-            answer["RoleArn"] = body["RoleArn"]
-        if body.get("InputDataConfig"):
-            answer["InputDataConfig"] = body["InputDataConfig"]
-        answer["OutputDataConfig"] = body["OutputDataConfig"]
-        answer["ResourceConfig"] = body["ResourceConfig"]
-        answer["StoppingCondition"] = {**body["StoppingCondition"], "MaxRuntimeInSeconds": request.max_run}
-        answer["CreationTime"] = timestamp(state.created)
-        for name in ("TrainingStartTime", "TrainingEndTime"):
-            if name in part:
-                answer[name] = part[name]
-        answer["LastModifiedTime"] = timestamp(state.ended or now())
-        answer["SecondaryStatusTransitions"] = part["SecondaryStatusTransitions"]
-        for name in _ECHOED:
-            if name in body:
-                answer[name] = shown(body[name]) if name == "Environment" else body[name]
-        if state.started and state.ended:
-            seconds = max(1, int(round((state.ended - state.started).total_seconds())))
-            answer["TrainingTimeInSeconds"] = seconds
-            answer["BillableTimeInSeconds"] = seconds
-    return answer
+        elapsed = (state.ended - state.started).total_seconds() if state.started and state.ended else None
+        return render(request.body, request.job_name, arn(request, region), _state_part(state, timestamp),
+                      created=timestamp(state.created), modified=timestamp(state.ended or now()),
+                      model_artifacts=as_uri(state.model_location) if state.model_location else None,
+                      elapsed=elapsed, echoed=(*_REQUEST_FIELDS, *_ECHOED))

@@ -11,7 +11,7 @@ module:
 | ``routes.py`` | the one port: routing by X-Amz-Target, SigV4 credential scope, path-style S3 |
 | ``protocol.py`` | botocore's service models: validation, AWS-shaped errors, JSON 1.1 |
 | ``sagemaker.py`` | the SageMaker operations (Create/Describe/List/Stop, tags) |
-| ``describe.py`` | DescribeTrainingJob as a function of a stored job |
+| ``describe.py`` | DescribeTrainingJob of a stored job: local mode's renderer (local.state.render), adapted |
 | ``cloudwatch.py`` | the CloudWatch Logs operations (DescribeLogStreams, GetLogEvents) |
 | ``sts.py`` | STS GetCallerIdentity |
 | ``store.py`` | SQLite under the state dir: jobs, transitions, log events, metrics, tags |

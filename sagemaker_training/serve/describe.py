@@ -14,12 +14,11 @@ from __future__ import annotations
 import time
 
 from .. import params
-from ..local.state import shown
+from ..local.state import render
 from ..storage.uri import artifact_location
 from . import protocol
 
 FAILURE_REASON_LIMIT = params.FAILURE_REASON_LIMIT
-_STATE_FIELDS = ("TrainingJobStatus", "SecondaryStatus", "FailureReason", "TrainingStartTime", "TrainingEndTime")
 
 
 def transition(status: str, message: str, start: float | None = None) -> dict:
@@ -69,30 +68,16 @@ def _shown_state(job) -> dict:
 
 
 def describe(job, metrics=()) -> dict:
+    """Local mode's DescribeTrainingJob (local.state.render) of the stored request and state,
+    adapted: every request member DescribeTrainingJob's output has, the defaults the SDKs rely on,
+    the final metrics, a stop under way."""
     request = job.request
     state = _shown_state(job)
-    output = protocol.operation("sagemaker", "DescribeTrainingJob").output_shape
-    answer = {"TrainingJobName": job.name, "TrainingJobArn": job.arn}
-    for name in output.members:
-        if name in request and name not in answer:
-            answer[name] = request[name]
-    # secret-named values as local mode shows them (one rule: local_state.shown)
-    answer["HyperParameters"] = shown(request.get("HyperParameters", {}))
-    if "Environment" in answer:
-        answer["Environment"] = shown(answer["Environment"])
-    answer["OutputDataConfig"] = {"KmsKeyId": "", **request["OutputDataConfig"]}
-    answer["ModelArtifacts"] = {"S3ModelArtifacts": model_artifacts(request, job.name)}
-    answer["StoppingCondition"] = {"MaxRuntimeInSeconds": 86400, **request.get("StoppingCondition", {})}
-    for name in _STATE_FIELDS:
-        if name in state:
-            answer[name] = state[name]
-    answer["SecondaryStatusTransitions"] = state.get("SecondaryStatusTransitions", [])
-    answer["CreationTime"] = job.created
-    answer["LastModifiedTime"] = job.modified
     start, end = state.get("TrainingStartTime"), state.get("TrainingEndTime")
-    if start and end:
-        seconds = max(1, int(round(end - start)))
-        answer["TrainingTimeInSeconds"] = answer["BillableTimeInSeconds"] = seconds
+    answer = render(request, job.name, job.arn, state, created=job.created, modified=job.modified,
+                    model_artifacts=model_artifacts(request, job.name), elapsed=end - start if start and end else None,
+                    echoed=protocol.operation("sagemaker", "DescribeTrainingJob").output_shape.members)
+    answer["OutputDataConfig"] = {"KmsKeyId": "", **request["OutputDataConfig"]}
     if metrics:
         answer["FinalMetricDataList"] = [{"MetricName": m["name"], "Value": m["value"], "Timestamp": m["timestamp"]}
                                          for m in metrics]

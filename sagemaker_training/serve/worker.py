@@ -2,7 +2,7 @@
 
 ``python -m sagemaker_training.serve.worker JOB_DIR REGION GRACE S3_ENV_JSON``
 runs the request in ``JOB_DIR/request.json`` exactly as ``sagemaker-training
-local --request`` runs it (local.request.validate, local.job.check and claim,
+local --request`` runs it (local.request.validate, local.preflight.check and claim,
 then LocalJob: the hosts as process trees, MaxRuntimeInSeconds, the artifacts
 to ``<S3OutputPath>/<job>/output/``) with its work dir in ``JOB_DIR/work``.
 
@@ -29,7 +29,8 @@ import sys
 import threading
 import traceback
 
-from ..local.job import LocalJob, S3Clients, check, claim
+from ..local.job import LocalJob
+from ..local.preflight import S3Clients, check, claim
 from ..local.progress import Log
 from ..local.request import RequestError, validate
 from ..local.state import JobState, state_part

@@ -78,6 +78,19 @@ def local_path(location: str, what: str) -> str:
     return path
 
 
+def normalize(location: str, what: str) -> str:
+    """An S3 URI checked and kept as it is; a ``file://`` URI or a local path as an absolute path.
+    Any other scheme is a ClientError starting with ``what``."""
+    if is_s3(location):
+        parse_s3(location, what)
+        return location
+    if is_file_uri(location):
+        return os.path.abspath(local_path(location, what))
+    if has_other_scheme(location):
+        raise ClientError(f"{what}: {location!r} is neither an s3:// URI nor a local path.")
+    return os.path.abspath(os.path.expanduser(location))
+
+
 def join(location: str, *parts: str) -> str:
     """``location`` (an S3 URI or a local path) with ``parts`` below it."""
     if is_s3(location):

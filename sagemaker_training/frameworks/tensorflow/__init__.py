@@ -89,12 +89,12 @@ def _script_plan(job) -> Plan:
     env = job.env
     program = env.user_entry_point
     prepare_script_mode(job)
-    if as_bool(env.setting("sagemaker_parameter_server_enabled")) and len(env.hosts) > 1:
+    if as_bool(env.setting(params.PARAMETER_SERVER)) and len(env.hosts) > 1:
         def script(extra_env, name):
             return script_spec(job, extra_env, name=name)
 
         return distribution.parameter_server_plan(job, script, f"script mode: {program}")
-    if as_bool(env.setting("sagemaker_multi_worker_mirrored_strategy_enabled")):
+    if as_bool(env.setting(params.MULTI_WORKER_MIRRORED)):
         return Plan(specs=[script_spec(job, distribution.multi_worker_env(job))],
                     description=f"script mode: {program}, MultiWorkerMirroredStrategy on {len(env.hosts)} hosts")
     return Plan(specs=[script_spec(job)], description=f"script mode: {program}")

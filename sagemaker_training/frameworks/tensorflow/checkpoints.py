@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 
+from ... import params
 from ...core import settings
 from ...storage.mirror import DirectoryMirror
 from ...storage.transfer import is_s3, join
@@ -38,7 +39,7 @@ log = logging.getLogger("sagemaker_training.tensorflow.checkpoints")
 
 def checkpoint_path(hyperparameters: dict, job_name: str | None, model_dir: str) -> str:
     """The checkpoint location the contract asks for (local path or S3 URI)."""
-    given = hyperparameters.get("checkpoint_path")
+    given = hyperparameters.get(params.CHECKPOINT_PATH)
     if given in (None, ""):
         return model_dir
     given = str(given)
@@ -81,5 +82,5 @@ class S3Mirror(DirectoryMirror):
     def __init__(self, uri: str, local_dir: str, region: str | None = None, interval: float | None = None,
                  client=None):
         super().__init__(uri, local_dir, interval=sync_seconds() if interval is None else interval,
-                         what="checkpoint_path", region=region, client=client, skip=_skipped,
+                         what=params.CHECKPOINT_PATH, region=region, client=client, skip=_skipped,
                          last=(INDEX_FILE,), log=log, thread_name="s3-checkpoint-mirror")
