@@ -42,8 +42,21 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def lazy_pattern(pattern: str, flags: int = 0):
+    """A regex compiled on first use (``lazy_pattern(...)()`` is the compiled one): the ones a
+    successful run never needs cost nothing at start-up."""
+    compiled: list = []
+
+    def get() -> re.Pattern:
+        if not compiled:
+            compiled.append(re.compile(pattern, flags))
+        return compiled[0]
+
+    return get
+
+
 # Lines of a message that are no part of what went wrong: stack frames, and TensorFlow's node decorations.
-_NOT_THE_REASON = re.compile(r"""^\s*(?:File ".*", line \d+|\[\[\{\{node |Node: ')|(?:most recent call last\)|"""
+_NOT_THE_REASON = lazy_pattern(r"""^\s*(?:File ".*", line \d+|\[\[\{\{node |Node: ')|(?:most recent call last\)|"""
                              r"""^Original stack trace for .*):\s*$""")
 
 
@@ -53,7 +66,7 @@ def headline_of(message: str, limit: int = HEADLINE_LIMIT) -> str:
     ``Graph execution error:``, the next one too), whitespace collapsed, cut
     at ``limit`` characters with an ellipsis."""
     lines = [line.strip() for line in str(message).splitlines()
-             if line.strip() and not _NOT_THE_REASON.search(line)]
+             if line.strip() and not _NOT_THE_REASON().search(line)]
     text = " ".join(lines[:2] if len(lines) > 1 and lines[0].endswith(":") else lines[:1])
     text = one_line(text)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
@@ -280,11 +293,11 @@ class user_code:
 _SECRET_NAME = re.compile(r"(?i)(?:secret|passw(?:or)?d|(?:token|api_?key|private_?key|credentials?)$)")
 # name = value, name: "value", --name value, ['--name', 'value'], "--name","value"
 _NAME = r"[\w.-]*?(?:secret|passw(?:or)?d)[\w.-]*|[\w.-]*?(?:token|api_?key|private_?key|credentials?)(?![\w.-])"
-_SECRET_PATTERN = re.compile(
+_SECRET_PATTERN = lazy_pattern(
     rf"(?i)(?<![\w.-])((?:{_NAME})[\"']?[ \t]*[:=][ \t]*[\"']?|--(?:{_NAME})(?:[\"']?,\s*[\"']?|[\"']?\s+[\"']?))"
     r"([^\s\"',;&]+)"
 )
-_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^/\s@]+)(@)")
+_URL_PASSWORD = lazy_pattern(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^/\s@]+)(@)")
 _HINTS = ("secret", "passw", "token", "key", "credential")
 _NOT_SECRET = ("true", "false", "none", "null", "yes", "no")
 _MIN_VALUE = 6  # shorter values are redacted only where their name stands beside them
@@ -337,7 +350,7 @@ class Redactor:
             if is_secret_name(name) and _worth_matching(value):
                 values.add(value)
             if "://" in value and "@" in value:
-                values.update(m.group(2) for m in _URL_PASSWORD.finditer(value) if _worth_matching(m.group(2)))
+                values.update(m.group(2) for m in _URL_PASSWORD().finditer(value) if _worth_matching(m.group(2)))
         self.values = values
 
     def __call__(self, text: str) -> str:
@@ -345,10 +358,10 @@ class Redactor:
             if value in text:
                 text = text.replace(value, REDACTED)
         if "://" in text and "@" in text:
-            text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+            text = _URL_PASSWORD().sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
         lowered = text.lower()
         if any(hint in lowered for hint in _HINTS):
-            text = _SECRET_PATTERN.sub(lambda m: m.group(1) + REDACTED, text)
+            text = _SECRET_PATTERN().sub(lambda m: m.group(1) + REDACTED, text)
         return text
 
 

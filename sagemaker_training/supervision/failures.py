@@ -15,12 +15,11 @@ message follows below it when that left something out.
 
 from __future__ import annotations
 
-import re
 import signal
 
 from ..core._record import Record
 from .signals import name as signal_name
-from ..errors import headline_of, one_line, short_sentence
+from ..errors import headline_of, lazy_pattern, one_line, short_sentence
 
 
 _SIGNAL_HINTS = {
@@ -121,7 +120,7 @@ class ProcessFailure(Record):
         return head + ("\n\n" + "\n".join(details) if details else "") + "\n"
 
 
-_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b[^:]*)(?::\s?(.*))?$")
+_EXCEPTION_LINE = lazy_pattern(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b[^:]*)(?::\s?(.*))?$")
 
 
 def exception_from_stderr(lines) -> str | None:
@@ -133,7 +132,7 @@ def exception_from_stderr(lines) -> str | None:
             seen_traceback, found = True, None
             continue
         if seen_traceback and not line.startswith((" ", "\t")):
-            match = _EXCEPTION_LINE.match(line.strip())
+            match = _EXCEPTION_LINE().match(line.strip())
             if match:
                 found = line.strip()
     return headline_of(found) if found else None
