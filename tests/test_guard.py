@@ -45,6 +45,29 @@ def test_the_child_has_the_parent_death_signal_and_default_sigpipe(way):
     assert not mask & (1 << (signal.SIGPIPE - 1)) and not mask & (1 << (signal.SIGXFSZ - 1))
 
 
+def _environment_seen(argv, environ, cwd=None) -> dict:
+    out = subprocess.run(argv, env=environ, cwd=cwd, capture_output=True, check=True).stdout
+    return dict(entry.split(b"=", 1) for entry in out.split(b"\0") if entry)
+
+
+@pytest.mark.parametrize("pwd", [None, "/a/stale/pwd"])
+def test_the_program_gets_its_environment_exactly(way, tmp_path, pwd):
+    """What the guard runs in (a shell) changes nothing the program sees: not PWD (stale or unset),
+    not SHLVL; a variable whose name is no shell name (SM_CHANNEL_EVAL-SET) takes the Python way."""
+    base = {"PATH": os.environ["PATH"], "SM_HP_EPOCHS": "1", "SM_CHANNEL_TRAINING": "/opt/ml/input/data/training"}
+    if pwd is not None:
+        base["PWD"] = pwd
+    dashed = {**base, "SM_CHANNEL_EVAL-SET": "/opt/ml/input/data/eval-set", "SM_HP_LEARNING-RATE": "0.1"}
+    for environ in (base, dashed):
+        argv = guard.argv([sys.executable, "-c", "import os, sys; sys.stdout.buffer.write("
+                           "b'\\0'.join(k + b'=' + v for k, v in os.environb.items()))"], environ=environ)
+        shell_way = argv[0] == guard._find_setpriv()
+        assert shell_way == (way == "setpriv" and environ is base)
+        seen = _environment_seen(argv, environ, cwd=str(tmp_path))
+        seen.pop(b"LC_CTYPE", None)  # Python's own locale coercion, with or without a guard
+        assert seen == {k.encode(): v.encode() for k, v in environ.items()}
+
+
 def test_a_parent_that_is_gone_before_the_guard_starts_nothing(way, tmp_path):
     """The race: the parent dies before the prctl, the signal would never come; the guard sees that its
     parent is not the one it was given (here: a pid that is not its parent) and starts nothing."""

@@ -45,7 +45,7 @@ class Child:
         env[orphans.TOKEN_ENV] = orphans.tagged(env.get(orphans.TOKEN_ENV), token)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.popen = subprocess.Popen(
-            guard.argv(spec.argv),
+            guard.argv(spec.argv, environ=env),
             env=env,
             cwd=spec.cwd,
             stdin=subprocess.DEVNULL,

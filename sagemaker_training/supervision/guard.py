@@ -19,9 +19,11 @@ Two ways, the same guarantees:
 
 * util-linux's ``setpriv --pdeathsig KILL`` (in every Debian and Ubuntu
   base, util-linux 2.33 and later), then ``/bin/sh`` for the parent check
-  (``$PPID``) and the ``exec``: about 1 ms, two small C programs. When the
-  ``exec`` fails, the shell's exit trap hands over to the second way, which
-  fails the same and writes the error record;
+  (``$PPID``) and the ``exec``: about 1 ms, two small C programs. The shell
+  puts back the ``PWD`` it was given; an environment it would not pass on
+  whole (a variable whose name is no shell name) takes the second way. When
+  the ``exec`` fails, the shell's exit trap hands over to the second way,
+  which fails the same and writes the error record;
 * this file run by path as ``python -I -S guard.py PARENT ARGV...`` (no site,
   only ``os`` and ``_ctypes`` imported), where ``setpriv`` is missing or too
   old: a bare interpreter start, 10 ms or more. It also resets SIGPIPE and
@@ -44,10 +46,11 @@ SIG_DFL = 0
 GONE_CODE = 137  # as if the signal had come
 _SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv")
 _SHELL = "/bin/sh"
-# $1: the parent's pid, $2 $3: the Python fallback (interpreter, this file); then the program.
-_SCRIPT = ('p=$1 py=$2 g=$3; shift 3; [ "$PPID" = "$p" ] || { echo "sagemaker_training: the process that started'
-           ' $1 ($p) is gone; not starting it" >&2; exit 137; }; trap \'exec "$py" -I -S "$g" "$p" "$@"\' EXIT;'
-           ' exec "$@"')
+# $1: the parent's pid; $2 $3: the Python fallback (interpreter, this file); $4: "-" or "=" and the
+# PWD the program gets (the shell would set its own); then the program.
+_SCRIPT = ('p=$1 py=$2 g=$3 w=$4; shift 4; case $w in -) unset PWD;; *) export PWD="${w#=}";; esac; '
+           '[ "$PPID" = "$p" ] || { echo "sagemaker_training: the process that started $1 ($p) is gone; not '
+           'starting it" >&2; exit 137; }; trap \'exec "$py" -I -S "$g" "$p" "$@"\' EXIT; exec "$@"')
 _setpriv: list = []  # [path or None], found once per process
 
 
@@ -67,16 +70,25 @@ def _find_setpriv():
     return _setpriv[0]
 
 
-def argv(program: list, parent: int | None = None) -> list:
+def _shell_keeps(environ) -> bool:
+    """Whether ``/bin/sh`` passes ``environ`` on as it is: a POSIX shell drops the variables whose
+    names are no shell names (``SM_CHANNEL_EVAL-SET``, ``SM_HP_LEARNING-RATE``)."""
+    return all(name.isascii() and name.isidentifier() for name in environ)
+
+
+def argv(program: list, parent: int | None = None, environ=None) -> list:
     """``program`` under the guard of ``parent`` (this process by default), for ``subprocess.Popen``
-    (``restore_signals`` left at its default) called from the thread that outlives the child."""
+    (``restore_signals`` left at its default) called from the thread that outlives the child, with
+    ``environ`` (``os.environ`` by default), which the program gets exactly."""
     parent = os.getpid() if parent is None else parent
+    environ = os.environ if environ is None else environ
     fallback = [sys.executable, "-I", "-S", os.path.abspath(__file__)]
     setpriv = _find_setpriv()
-    if setpriv is None:
+    if setpriv is None or not _shell_keeps(environ):
         return [*fallback, str(parent), *program]
+    pwd = environ.get("PWD")
     return [setpriv, "--pdeathsig", "KILL", "--", _SHELL, "-c", _SCRIPT, "sh", str(parent), *fallback[:1],
-            fallback[-1], *program]
+            fallback[-1], "-" if pwd is None else f"={pwd}", *program]
 
 
 # -- the Python fallback: ``python -I -S guard.py PARENT ARGV...`` ------------------------------------
