@@ -31,6 +31,7 @@ import tempfile
 
 from ..archives import tarball
 from ..storage import transfer
+from ..storage.uri import is_prefix
 from ..core import guarded_json
 from ..errors import TrainingError
 from .flags import request_from_flags
@@ -144,13 +145,13 @@ def _region(args) -> str:
 def _uploads(args) -> list[tuple[str, str]]:
     uploads = []
     for item in args.upload_data or []:
-        path, sep, uri = item.partition("=s3://")
-        if not sep or not path:
+        at = item.lower().find("=s3://")  # the scheme in any case, as everywhere (storage/uri.py)
+        path, uri = item[:max(at, 0)], item[at + 1:]
+        if at <= 0:
             raise RequestError(f"--upload-data {item!r} must be PATH=s3://bucket/prefix.")
         path = os.path.abspath(os.path.expanduser(path))
         if not os.path.exists(path):
             raise RequestError(f"--upload-data {path}: no such file or directory.")
-        uri = "s3://" + uri
         split_s3(uri, f"--upload-data {item}")
         uploads.append((path, uri))
     return uploads
@@ -168,7 +169,7 @@ def _upload_tree(log: Log, path: str, uri: str, region: str, client) -> None:
     if not entries:
         raise RequestError(f"--upload-data {path}: nothing to upload.")
     if os.path.isfile(path):
-        pairs = [(entries[0], uri if not uri.endswith("/") else uri + entries[0].relative)]
+        pairs = [(entries[0], transfer.join(uri, entries[0].relative) if is_prefix(uri) else uri)]
     else:
         pairs = [(entry, transfer.join(uri, entry.relative)) for entry in entries]
     _copy_all(log, f"upload {path} -> {uri}", pairs, lambda entry, target, progress: transfer.store(

@@ -2,11 +2,12 @@
 
 A job's *state* is what its process last reported (the status, the secondary
 status and its transitions, the failure reason, the training times) or what
-the server decided (queued, stopping, orphaned). Everything else comes from
-the request as it was sent: every request member that DescribeTrainingJob's
-own output shape has (botocore's model decides) is echoed back, with the
-defaults the SDKs rely on (``OutputDataConfig.KmsKeyId``, an
-``S3ModelArtifacts`` that is always there). Timestamps are epoch seconds.
+the server decided (queued, stopping, orphaned). The answer is local mode's
+(local.state.render) of the request as it was sent and that state, adapted:
+every request member that DescribeTrainingJob's own output shape has
+(botocore's model decides) is echoed back, with the defaults the SDKs rely on
+(``OutputDataConfig.KmsKeyId``, an ``S3ModelArtifacts`` that is always
+there). Timestamps are epoch seconds.
 """
 
 from __future__ import annotations
