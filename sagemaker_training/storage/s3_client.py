@@ -1,8 +1,8 @@
 """The S3 client and its errors: how transfer.py reaches S3 and what a failure means.
 
-Only transfer.py uses this module (it is the one layer that talks to S3). One
-parser reads S3 URIs (:func:`parse_s3_uri`) and one translation turns boto3's
-errors into ours (:class:`s3_errors`). boto3 is imported only inside the
+Only transfer.py uses this module (it is the one layer that talks to S3). S3
+URIs are read by uri.py's one parser (:func:`parse_s3_uri` here is it), and
+one translation turns boto3's errors into ours (:class:`s3_errors`). boto3 is imported only inside the
 functions that build or use a client, so a job whose code is already local
 never pays for it.
 
@@ -12,7 +12,7 @@ The S3 client is built from the environment at call time:
   ``S3_ENDPOINT_URL`` (a custom endpoint also gets path-style addressing, as
   local S3 servers expect);
 * region: the argument (``sagemaker_region``), else ``AWS_REGION``, else
-  ``AWS_DEFAULT_REGION``, else ``us-east-1``;
+  ``AWS_DEFAULT_REGION``, else ``us-east-1`` (params.region_from, the one rule);
 * retries: botocore's ``standard`` mode, ``SAGEMAKER_S3_MAX_ATTEMPTS``
   attempts in all (default 8), with exponential backoff and jitter, on
   throttling, 5xx answers, timeouts and dropped connections.

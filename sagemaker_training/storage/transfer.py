@@ -9,7 +9,8 @@ callback), uploading (:func:`store`, :func:`upload_file`,
 :func:`upload_directory`) and mirroring a directory (:func:`sync_directory`).
 One rule (:func:`relative_parts`) refuses, naming it, a key that would land
 outside its destination. The client, its configuration from the environment
-and the translation of boto3's errors into ours live in s3_client.py.
+and the translation of boto3's errors into ours live in s3_client.py; what a
+location means (S3 or ``file://``, prefix or object) in uri.py.
 """
 
 from __future__ import annotations
