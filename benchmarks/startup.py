@@ -8,7 +8,9 @@ Measures, in one run and interleaved round by round:
   as a local directory (``sagemaker_submit_directory``), the user script being
   trivial;
 * the median wall time of the same script run directly with ``python``;
-* their difference: the supervisor's overhead (goal: <= 60 ms);
+* their difference: the supervisor's overhead (goal: <= 30 ms; it was about 55 ms while
+  every child started through a second Python interpreter, the exec guard's old form), and
+  their ratio, which a loaded machine distorts less than the difference;
 * the supervisor's own peak RSS (goal: <= 30 MiB): the ``VmHWM`` of the
   ``train`` process alone, read from /proc while it runs (VmHWM is the
   process's high-water mark, so the last reading before it exits is its
@@ -31,7 +33,7 @@ import sys
 import tempfile
 import time
 
-GOAL_OVERHEAD_MS = 60.0
+GOAL_OVERHEAD_MS = 30.0
 GOAL_RSS_MIB = 30.0
 
 USER_SCRIPT = """\
@@ -203,16 +205,21 @@ def main(argv=None) -> int:
 
     print(f"\nscript-mode startup, {args.rounds} interleaved rounds, medians "
           f"(code {'in place' if args.code_in_place else 'as a local submit directory'})\n")
-    header = f"{'':34} {'train':>9} {'python':>9} {'overhead':>9} {'peak RSS':>10}"
+    header = f"{'':34} {'train':>9} {'python':>9} {'overhead':>9} {'ratio':>6} {'peak RSS':>10}"
     print(header)
     print("-" * len(header))
     for r in results:
         print(f"{r['name']:34} {r['train_ms']:7.1f}ms {r['direct_ms']:7.1f}ms {r['overhead_ms']:7.1f}ms "
-              f"{r['rss_mib']:6.1f} MiB")
+              f"{r['train_ms'] / r['direct_ms']:5.2f}x {r['rss_mib']:6.1f} MiB")
     ours_result = results[0]
     ok = ours_result["overhead_ms"] <= GOAL_OVERHEAD_MS and ours_result["rss_mib"] <= GOAL_RSS_MIB
-    print(f"\ngoals: overhead <= {GOAL_OVERHEAD_MS:g} ms, supervisor peak RSS <= {GOAL_RSS_MIB:g} MiB: "
-          f"{'met' if ok else 'MISSED'}")
+    print(f"\ngoals: overhead (train less the same run's bare script) <= {GOAL_OVERHEAD_MS:g} ms: "
+          f"{ours_result['overhead_ms']:.1f} ms, {'met' if ours_result['overhead_ms'] <= GOAL_OVERHEAD_MS else 'MISSED'}; "
+          f"supervisor peak RSS <= {GOAL_RSS_MIB:g} MiB: {ours_result['rss_mib']:.1f} MiB, "
+          f"{'met' if ours_result['rss_mib'] <= GOAL_RSS_MIB else 'MISSED'}")
+    if os.getloadavg()[0] > (os.cpu_count() or 1):
+        print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work shares this machine, "
+              "and the overhead reads high; the ratio less so)")
     if args.json:
         print(json.dumps(results, indent=2))
     return 0 if ok or not args.check else 1

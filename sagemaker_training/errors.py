@@ -25,7 +25,6 @@ import json
 import os
 import re
 import time
-import traceback
 
 ERROR_FILE_ENV = "SAGEMAKER_ERROR_FILE"
 DONE_FILE_ENV = "SAGEMAKER_DONE_FILE"
@@ -43,8 +42,21 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def lazy_pattern(pattern: str, flags: int = 0):
+    """A regex compiled on first use (``lazy_pattern(...)()`` is the compiled one): the ones a
+    successful run never needs cost nothing at start-up."""
+    compiled: list = []
+
+    def get() -> re.Pattern:
+        if not compiled:
+            compiled.append(re.compile(pattern, flags))
+        return compiled[0]
+
+    return get
+
+
 # Lines of a message that are no part of what went wrong: stack frames, and TensorFlow's node decorations.
-_NOT_THE_REASON = re.compile(r"""^\s*(?:File ".*", line \d+|\[\[\{\{node |Node: ')|(?:most recent call last\)|"""
+_NOT_THE_REASON = lazy_pattern(r"""^\s*(?:File ".*", line \d+|\[\[\{\{node |Node: ')|(?:most recent call last\)|"""
                              r"""^Original stack trace for .*):\s*$""")
 
 
@@ -54,7 +66,7 @@ def headline_of(message: str, limit: int = HEADLINE_LIMIT) -> str:
     ``Graph execution error:``, the next one too), whitespace collapsed, cut
     at ``limit`` characters with an ellipsis."""
     lines = [line.strip() for line in str(message).splitlines()
-             if line.strip() and not _NOT_THE_REASON.search(line)]
+             if line.strip() and not _NOT_THE_REASON().search(line)]
     text = " ".join(lines[:2] if len(lines) > 1 and lines[0].endswith(":") else lines[:1])
     text = one_line(text)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
@@ -116,39 +128,91 @@ class PlatformError(TrainingError):
 
 
 # --------------------------------------------------------------------------
-# Error records written by children
+# Error records: one schema, one writer, one reader
+#
+# A record is one JSON object:
+#   type, message, traceback  the exception (``type`` None when the process ended without one)
+#   user_function, kind       the user function it came from; a TrainingError's kind
+#   pid, timestamp            who wrote it, and when (seconds since the epoch)
+# and, where the process that ran a program records how it ended (an MPI rank):
+#   host, rank, exit_code     where it ran; its exit code (-N: signal N)
+#   failed                    whether it failed (a stop is not a failure)
+#   exception                 the ``Type: message`` line of the last traceback in its stderr
+#   tail                      its last stderr lines
+# supervision/guard.py writes the same fields without importing the package.
+
+RECORD_FIELDS = ("type", "message", "traceback", "user_function", "kind", "pid", "timestamp")
+PROCESS_FIELDS = ("host", "rank", "exit_code", "failed", "exception", "tail")
+
+
+def _record(type_, message: str, traceback_text: str = "", user_function=None, kind=None, **process) -> dict:
+    unknown = set(process) - set(PROCESS_FIELDS)
+    if unknown:
+        raise TypeError(f"not fields of an error record: {sorted(unknown)}")
+    return {"type": type_, "message": message, "traceback": traceback_text, "user_function": user_function,
+            "kind": kind, "pid": os.getpid(), "timestamp": time.time(), **process}
 
 
 def error_record(exc: BaseException, function: str | None = None) -> dict:
-    """The JSON-able record of one exception."""
-    user_function = function or getattr(exc, "sagemaker_user_function", None)
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
-        "user_function": user_function,
-        "kind": getattr(exc, "kind", None) if isinstance(exc, TrainingError) else None,
-        "pid": os.getpid(),
-        "timestamp": time.time(),
-    }
+    """The record of one exception."""
+    import traceback  # noqa: PLC0415 - only when something failed
+
+    return _record(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)),
+                   function or getattr(exc, "sagemaker_user_function", None),
+                   getattr(exc, "kind", None) if isinstance(exc, TrainingError) else None)
 
 
-def write_error_file(exc: BaseException, path: str | None = None, function: str | None = None) -> None:
-    """Write the record of ``exc`` to ``path`` (default: $SAGEMAKER_ERROR_FILE).
+def process_record(message: str, *, host: str, rank, exit_code: int, failed: bool, exception: str | None,
+                   tail: list) -> dict:
+    """The record of a program that ended, by the process that ran it (an MPI rank)."""
+    type_ = exception.split(":", 1)[0].strip() if exception else None
+    return _record(type_, message, host=host, rank=rank, exit_code=exit_code, failed=failed, exception=exception,
+                   tail=tail)
 
-    The first record wins: a child that already reported the root cause is not
-    overwritten by the exception that unwinds after it.
-    """
-    path = path or os.environ.get(ERROR_FILE_ENV)
-    if not path or os.path.exists(path):
+
+def write_record(record: dict, path: str, first_wins: bool = True) -> None:
+    """Write ``record`` to ``path`` whole (a temporary file renamed into place). With ``first_wins``
+    an existing record stays: a child that already reported the root cause is not overwritten by
+    the exception that unwinds after it."""
+    if first_wins and os.path.exists(path):
         return
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(error_record(exc, function), f)
+            json.dump(record, f)
         os.replace(tmp, path)
     except OSError:
-        pass
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def record_from_json(text: str) -> dict | None:
+    """A record from its JSON text; None when the text is not a JSON object."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_record(path: str | None) -> dict | None:
+    """The record in ``path``; None when there is none (or not a JSON object)."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return record_from_json(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def write_error_file(exc: BaseException, path: str | None = None, function: str | None = None) -> None:
+    """Write the record of ``exc`` to ``path`` (default: $SAGEMAKER_ERROR_FILE); the first record wins."""
+    path = path or os.environ.get(ERROR_FILE_ENV)
+    if path:
+        write_record(error_record(exc, function), path)
 
 
 def mark_done() -> None:
@@ -163,14 +227,9 @@ def mark_done() -> None:
 
 
 def read_error_file(path: str | None) -> dict | None:
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("type") else None
+    """A child's record of its exception (:func:`read_record`, when it names one)."""
+    data = read_record(path)
+    return data if data is not None and data.get("type") else None
 
 
 def record(fn):
@@ -234,11 +293,11 @@ class user_code:
 _SECRET_NAME = re.compile(r"(?i)(?:secret|passw(?:or)?d|(?:token|api_?key|private_?key|credentials?)$)")
 # name = value, name: "value", --name value, ['--name', 'value'], "--name","value"
 _NAME = r"[\w.-]*?(?:secret|passw(?:or)?d)[\w.-]*|[\w.-]*?(?:token|api_?key|private_?key|credentials?)(?![\w.-])"
-_SECRET_PATTERN = re.compile(
+_SECRET_PATTERN = lazy_pattern(
     rf"(?i)(?<![\w.-])((?:{_NAME})[\"']?[ \t]*[:=][ \t]*[\"']?|--(?:{_NAME})(?:[\"']?,\s*[\"']?|[\"']?\s+[\"']?))"
     r"([^\s\"',;&]+)"
 )
-_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^/\s@]+)(@)")
+_URL_PASSWORD = lazy_pattern(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^/\s@]+)(@)")
 _HINTS = ("secret", "passw", "token", "key", "credential")
 _NOT_SECRET = ("true", "false", "none", "null", "yes", "no")
 _MIN_VALUE = 6  # shorter values are redacted only where their name stands beside them
@@ -291,7 +350,7 @@ class Redactor:
             if is_secret_name(name) and _worth_matching(value):
                 values.add(value)
             if "://" in value and "@" in value:
-                values.update(m.group(2) for m in _URL_PASSWORD.finditer(value) if _worth_matching(m.group(2)))
+                values.update(m.group(2) for m in _URL_PASSWORD().finditer(value) if _worth_matching(m.group(2)))
         self.values = values
 
     def __call__(self, text: str) -> str:
@@ -299,10 +358,10 @@ class Redactor:
             if value in text:
                 text = text.replace(value, REDACTED)
         if "://" in text and "@" in text:
-            text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+            text = _URL_PASSWORD().sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
         lowered = text.lower()
         if any(hint in lowered for hint in _HINTS):
-            text = _SECRET_PATTERN.sub(lambda m: m.group(1) + REDACTED, text)
+            text = _SECRET_PATTERN().sub(lambda m: m.group(1) + REDACTED, text)
         return text
 
 

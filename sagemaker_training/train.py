@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import traceback
 
 from .host import distributed, entry_point
 from . import frameworks, mpi, params
@@ -170,6 +169,8 @@ def _run(environ, guard: StopGuard) -> int:
     except TrainingError as exc:
         reason, code = exc.reason(), exc.exit_code or 1
     except Exception as exc:  # noqa: BLE001 - a bug of ours still gets a failure file
+        import traceback  # noqa: PLC0415 - only for a failure of our own
+
         error = ToolkitError(f"{type(exc).__name__}: {exc}", details=traceback.format_exc())
         reason, code = error.reason(), 1
     try:

@@ -171,3 +171,51 @@ def kill_quietly(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+LONG_LINE_MIB = 64  # what the long-line writer sends, with no newline at all
+
+
+def long_line_writer(stream: str = "stdout", mib: int = LONG_LINE_MIB, then: str = "", code: int = 0) -> list:
+    """argv of a child that writes ``mib`` MiB with no newline to ``stream`` (1 MiB at a time: the
+    child itself stays small), then ``then``, and exits ``code``."""
+    script = (f"import sys\nout = sys.{stream}.buffer\nchunk = b'z' * 2**20\n"
+              f"for _ in range({mib}):\n    out.write(chunk)\nout.write({then.encode()!r})\nout.flush()\n"
+              f"sys.exit({code})\n")
+    return [sys.executable, "-c", script]
+
+
+class CountingSink:
+    """A text stream stand-in that keeps no text: how much was written, in how many writes, the
+    largest write, and the last characters."""
+
+    def __init__(self):
+        self.chars = 0
+        self.writes = 0
+        self.largest = 0
+        self.last = ""
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        self.writes += 1
+        self.largest = max(self.largest, len(text))
+        self.last = (self.last + text)[-1000:]
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def peak_python_memory(call):
+    """(what ``call()`` returned or raised, the peak of Python's allocations while it ran, in bytes)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            result = call()
+        except Exception as exc:  # noqa: BLE001 - handed back to the test
+            result = exc
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -493,3 +493,25 @@ def test_path_too_long_below_a_long_destination_says_so(tmp_path):
     assert message.startswith(f"cannot extract {archive}: File name too long (member 'bbbb"), message
     assert message.endswith(f" below {dest}: extract it to a shorter destination, or shorten the member's path.")
     assert not dest.exists() or not os.listdir(dest)
+
+
+def test_extraction_is_tarfiles_own_under_the_data_filter_and_the_policy(work, monkeypatch):
+    """Every member goes through tarfile.data_filter (PEP 706) after the project's policy; the
+    policy's refusal comes first, with its own message."""
+    seen = []
+    real = tarfile.data_filter
+
+    def spy(member, dest):
+        seen.append(member.name)
+        return real(member, dest)
+
+    monkeypatch.setattr(tarfile, "data_filter", spy)
+    archive = _write_tar(work / "in" / "s.tar.gz", [_dir("lib"), _file("lib/util.py", b"u"), _file("train.py")])
+    archives.extract_tarball(archive, str(work / "work" / "code"))
+    assert seen == ["lib", "lib/util.py", "train.py"]
+    assert (work / "work" / "code" / "lib" / "util.py").read_bytes() == b"u"
+    seen.clear()
+    bad = _write_tar(work / "in" / "bad.tar.gz", [_file("train.py"), _entry("hard", tarfile.LNKTYPE, "train.py")])
+    with pytest.raises(ClientError, match="member 'hard' is a hard link"):
+        archives.extract_tarball(bad, str(work / "work" / "code"))
+    assert seen == []  # the policy refused it while checking every header, before anything was extracted

@@ -110,9 +110,45 @@ def sdk(compose_cleanup):
 @pytest.fixture(scope="module")
 def bridge_address():
     """This machine's address on the Docker bridge: the containers reach it, nothing else does."""
-    gateway = docker("network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}").stdout.strip()
-    assert gateway, "the Docker bridge has no gateway address"
-    return gateway
+    return interface_ipv4(bridge_interface())  # as Docker finds it: the bridge interface's own address
+
+
+SIOCGIFADDR = 0x8915  # <linux/sockios.h>: an interface's address
+
+
+def bridge_interface() -> str:
+    """The default bridge's network interface, as Docker names it: the network's
+    ``com.docker.network.bridge.name`` option, ``docker0`` where it is not set. Its
+    ``IPAM.Config`` is not read: Debian's Docker 20.10 leaves the gateway there empty."""
+    name = docker("network", "inspect", "bridge", "-f",
+                  '{{index .Options "com.docker.network.bridge.name"}}').stdout.strip()
+    return "docker0" if name in ("", "<no value>") else name
+
+
+def interface_ipv4(name: str) -> str:
+    """The IPv4 address the kernel has for interface ``name`` (what ``ip -4 addr show NAME`` shows first)."""
+    import fcntl
+    import socket
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:  # struct ifreq: the name (IFNAMSIZ 16), then a sockaddr_in: family, port, address
+            answer = fcntl.ioctl(probe.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+        except OSError as exc:
+            raise AssertionError(f"interface {name!r} has no IPv4 address: {exc.strerror}") from None
+    return socket.inet_ntoa(answer[20:24])
+
+
+def test_interface_ipv4_is_the_kernels_address_of_the_interface():
+    assert interface_ipv4("lo") == "127.0.0.1"
+    with pytest.raises(AssertionError, match="'no-such-if0' has no IPv4 address"):
+        interface_ipv4("no-such-if0")
+
+
+def test_the_bridge_address_is_the_bridge_interfaces_own(bridge_address):
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", bridge_interface()], capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert bridge_address == shown[shown.index("inet") + 1].split("/")[0]
 
 
 @pytest.fixture(scope="module")

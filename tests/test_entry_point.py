@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import sysconfig
 import textwrap
 
@@ -16,6 +17,7 @@ import pytest
 
 from helpers import read_failure, run_train, write_base_dir
 from sagemaker_training.host import entry_point
+from sagemaker_training.errors import UserError
 
 RAN = """
     import json, os, sys
@@ -284,3 +286,24 @@ def test_pip_output_is_redacted(tmp_path):
     assert result.returncode != 0
     assert "./vendor/****/pkg" in result.stderr  # pip's line is there, without the key
     assert secret not in result.stderr + result.stdout + read_failure(base)
+
+
+def test_pip_output_is_read_in_bounded_memory_and_delivered_in_pieces(tmp_path, monkeypatch):
+    """pip's output goes through the one bounded reader (supervision.streams): a line of 64 MiB
+    with no newline is written out whole, in pieces, and neither it nor the tail is held."""
+    from helpers import LONG_LINE_MIB, CountingSink, long_line_writer, peak_python_memory
+    from sagemaker_training.supervision import streams
+
+    sink = CountingSink()
+    monkeypatch.setattr(sys, "stderr", sink)
+    argv = long_line_writer("stdout", then="\nERROR: no matching distribution", code=1)
+    error, peak = peak_python_memory(lambda: entry_point._pip(argv, str(tmp_path), "installing requirements.txt"))
+    assert isinstance(error, UserError)
+    assert peak < 4 * 2**20, f"{peak / 2**20:.1f} MiB held while reading"
+    assert sink.chars == LONG_LINE_MIB * 2**20 + len("\nERROR: no matching distribution\n")
+    assert sink.writes >= LONG_LINE_MIB * 2**20 // streams.PIECE_CHARS
+    assert sink.largest <= streams.PIECE_CHARS + 1
+    assert "ERROR: no matching distribution" in error.message
+    details = error.details.splitlines()
+    assert details[0] == "z" * streams.TAIL_LINE_CHARS + f" [... {LONG_LINE_MIB * 2**20 - 500} more characters]"
+    assert details[-1] == "ERROR: no matching distribution"

@@ -290,17 +290,81 @@ def test_the_rank_that_raised_is_reported_before_the_ranks_mpi_ended_for_it(tmp_
     from sagemaker_training.mpi.rank import read_records
 
     records = {
-        "rank-2.json": {"rank": 2, "failed": True, "exit_code": 14, "exception": None, "time": 100.0},
+        "rank-2.json": {"rank": 2, "failed": True, "exit_code": 14, "exception": None, "timestamp": 100.0},
         "rank-0.json": {"rank": 0, "failed": True, "exit_code": 1, "exception": "ValueError: rank 0 was told to fail",
-                        "time": 100.2},
-        "rank-1.json": {"rank": 1, "failed": True, "exit_code": 14, "exception": None, "time": 99.9},
-        "rank-3.json": {"rank": 3, "failed": True, "exit_code": -11, "exception": None, "time": 100.1},  # SIGSEGV
-        "rank-4.json": {"rank": 4, "failed": True, "exit_code": -9, "exception": None, "time": 99.8},  # ended by MPI
+                        "timestamp": 100.2},
+        "rank-1.json": {"rank": 1, "failed": True, "exit_code": 14, "exception": None, "timestamp": 99.9},
+        "rank-3.json": {"rank": 3, "failed": True, "exit_code": -11, "exception": None, "timestamp": 100.1},  # SIGSEGV
+        "rank-4.json": {"rank": 4, "failed": True, "exit_code": -9, "exception": None, "timestamp": 99.8},  # ended by MPI
     }
     for name, record in records.items():
         (tmp_path / name).write_text(json.dumps(record))
     # the ranks that raised or crashed first (oldest first), then the ones MPI ended
     assert [r["rank"] for r in read_records(str(tmp_path))] == [3, 0, 4, 1, 2]
+
+
+def test_mpiruns_stderr_is_read_in_bounded_memory_and_delivered_in_pieces(monkeypatch):
+    """The launcher reads mpirun's stderr through the one bounded reader: 64 MiB with no newline is
+    written out whole, in pieces, without being held, and a rank's marker line after it is still found."""
+    import signal
+
+    from helpers import LONG_LINE_MIB, CountingSink, long_line_writer, peak_python_memory
+    from sagemaker_training.mpi import launch
+    from sagemaker_training.mpi.rank import MARKER
+    from sagemaker_training.supervision import streams
+
+    record = {"host": "algo-2", "rank": 3, "exit_code": 1, "failed": True, "message": "exited with code 1"}
+    # run_mpirun passes SIGTERM and SIGINT on from now on: put pytest's handlers back after
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    sink = CountingSink()
+    monkeypatch.setattr(sys, "stderr", sink)
+    argv = long_line_writer("stderr", then=f"\nRuntimeError: boom\n{MARKER}{json.dumps(record)}\n", code=1)
+    try:
+        (code, failed, tail), peak = peak_python_memory(lambda: launch.run_mpirun(argv))
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert code == 1
+    assert peak < 4 * 2**20, f"{peak / 2**20:.1f} MiB held while reading"
+    assert failed == [record]
+    assert sink.chars == LONG_LINE_MIB * 2**20 + len("\nRuntimeError: boom\n")
+    assert sink.largest <= launch.MARKER_LINE_CHARS + 1
+    assert sink.writes >= LONG_LINE_MIB * 2**20 // launch.MARKER_LINE_CHARS
+    assert tail == ["z" * streams.TAIL_LINE_CHARS + f" [... {LONG_LINE_MIB * 2**20 - 500} more characters]",
+                    "RuntimeError: boom"]
+
+
+def test_a_ranks_stderr_is_read_in_bounded_memory_and_delivered_in_pieces(tmp_path):
+    """A rank reads its program's stderr through the one bounded reader: the rank process stays
+    small while 64 MiB with no newline pass through it, whole, and its record keeps a bounded tail."""
+    from helpers import LONG_LINE_MIB, long_line_writer
+    from sagemaker_training.supervision import streams
+
+    rendezvous = tmp_path / "rendezvous"
+    out = tmp_path / "rank.stderr"
+    # the rank runs under a small Python that reports the peak RSS of what it waited for (the rank)
+    wrapper = ("import resource, subprocess, sys\n"
+               "with open(sys.argv[1], 'wb') as err:\n"
+               "    code = subprocess.call(sys.argv[2:], stderr=err)\n"
+               "print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    env = {"PATH": os.environ["PATH"], "SAGEMAKER_MPI_RENDEZVOUS_DIR": str(rendezvous), "SM_CURRENT_HOST": "algo-1",
+           "OMPI_COMM_WORLD_RANK": "0", "SAGEMAKER_BASE_DIR": str(tmp_path / "no-job-here")}
+    argv = [sys.executable, "-m", "sagemaker_training.mpi.rank", "--",
+            *long_line_writer("stderr", then="\nRuntimeError: boom\n", code=3)]
+    result = subprocess.run([sys.executable, "-c", wrapper, str(out), *argv], env=env, capture_output=True,
+                            text=True, timeout=120, check=True)
+    code, peak_kib = map(int, result.stdout.split())
+    assert code == 3
+    assert peak_kib < 60 * 1024, f"the rank's RSS reached {peak_kib / 1024:.0f} MiB"
+    with open(out, "rb") as f:
+        f.seek(LONG_LINE_MIB * 2**20)
+        rest = f.read().decode()
+    assert out.stat().st_size > LONG_LINE_MIB * 2**20
+    assert rest.startswith("\nRuntimeError: boom\n")
+    [record] = [json.loads(p.read_text()) for p in (rendezvous / "algo-1").glob("rank-*.json")]
+    assert record["tail"] == ["z" * streams.TAIL_LINE_CHARS + f" [... {LONG_LINE_MIB * 2**20 - 500} more characters]",
+                              "RuntimeError: boom"]
+    assert record["exit_code"] == 3 and record["message"] == "exited with code 3"
 
 
 if __name__ == "__main__":

@@ -200,12 +200,24 @@ def test_a_missing_channel_fails_the_job_as_a_client_error(clients):
         f"s3://{BUCKET}/nothing-here"), answer["FailureReason"]
 
 
+def _wait_for_line_on_every_host(logs, job: str, text: str, hosts: int, timeout: float = 120) -> None:
+    """Until each of the job's ``hosts`` log streams holds a line with ``text``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        streams = logs.describe_log_streams(logGroupName=GROUP, logStreamNamePrefix=f"{job}/")["logStreams"]
+        said = [s for s in streams if any(text in m for m in stream_messages(logs, s["logStreamName"]))]
+        if len(said) >= hosts:
+            return
+        assert time.monotonic() < deadline, f"{len(said)} of {hosts} hosts logged {text!r} within {timeout}s"
+        time.sleep(0.2)
+
+
 def test_stop_goes_through_stopping_to_stopped(clients):
-    sm, s3, _, code = clients
+    sm, s3, logs, code = clients
     sm.create_training_job(**job_request("stopped", BUCKET, code, hosts=2,
                                          env={"STEPS": "600", "STEP_SECONDS": "0.1"}))
     wait_for(sm, "stopped", statuses=("InProgress",), secondary="Training")
-    time.sleep(2)
+    _wait_for_line_on_every_host(logs, "stopped", "step 0 loss=", hosts=2)  # their SIGTERM handlers are set
     sm.stop_training_job(TrainingJobName="stopped")
     stopping = sm.describe_training_job(TrainingJobName="stopped")
     assert (stopping["TrainingJobStatus"], stopping["SecondaryStatus"]) == ("InProgress", "Stopping")

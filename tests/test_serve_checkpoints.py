@@ -34,7 +34,14 @@ PORTS = """
     names = ("SAGEMAKER_TF_PORT", "SAGEMAKER_TF_PS_PORT", "SAGEMAKER_MXNET_PORT", "SAGEMAKER_PORT_STRIDE")
     print("ports: " + json.dumps({n: os.environ.get(n) for n in names}), flush=True)
     print("base: " + os.path.dirname(os.environ["SM_MODEL_DIR"]), flush=True)
-    time.sleep(3)  # both jobs' hosts are up at the same time
+    # both jobs' hosts are up at the same time: each says so in MEET_DIR and waits for all the others
+    meet = os.environ["MEET_DIR"]
+    open(os.path.join(meet, os.environ["SM_CURRENT_HOST"] + "-" + str(os.getpid())), "w").close()
+    deadline = time.monotonic() + 120
+    while len(os.listdir(meet)) < int(os.environ["MEET_COUNT"]):
+        if time.monotonic() > deadline:
+            raise SystemExit("the other jobs' hosts never came")
+        time.sleep(0.05)
 """
 
 
@@ -115,15 +122,18 @@ def test_a_local_path_outside_opt_ml_is_refused_naming_it(clients):
     assert missing.value.response["Error"]["Code"] == "ValidationException"  # "Requested resource not found."
 
 
-def test_two_jobs_started_at_once_share_no_port_and_no_directory(clients):
+def test_two_jobs_started_at_once_share_no_port_and_no_directory(clients, tmp_path):
     sm, s3, logs = clients
+    meet = tmp_path / "meet"
+    meet.mkdir()
     code = put_code(s3, BUCKET, key="ports-code/sourcedir.tar.gz", script=PORTS)
     names = ("ports-a", "ports-b")
     barrier = threading.Barrier(len(names))
 
     def create(name):
         barrier.wait()
-        sm.create_training_job(**job_request(name, BUCKET, code, hosts=2))
+        sm.create_training_job(**job_request(name, BUCKET, code, hosts=2,
+                                             env={"MEET_DIR": str(meet), "MEET_COUNT": str(2 * len(names))}))
 
     threads = [threading.Thread(target=create, args=(n,)) for n in names]
     for thread in threads:

@@ -446,7 +446,8 @@ def test_watcher_child_reports_a_lost_peer(tmp_path):
     env = {**os.environ, "SAGEMAKER_ERROR_FILE": str(error_file), "SAGEMAKER_TF_PEER_POLL_SECONDS": "0.05"}
     proc = subprocess.Popen(peers.spec_argv([endpoint], "the master on algo-1"), env=env,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    server.settimeout(30)
+    server.accept()[0].close()  # the watcher's probe got through: it has seen the peer
     server.close()
     assert proc.wait(timeout=10) == 1
     record = json.loads(error_file.read_text())

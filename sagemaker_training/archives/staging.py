@@ -19,10 +19,21 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 
 from ..core import logs
 from ..errors import ClientError
+
+def _mkdtemp(prefix: str, parent: str) -> str:
+    """``tempfile.mkdtemp(prefix=prefix, dir=parent)`` without importing tempfile (random, bisect, ...)
+    on every start: a new directory of mode 0700 with a random name."""
+    while True:
+        path = os.path.join(parent, f"{prefix}{os.urandom(6).hex()}")
+        try:
+            os.mkdir(path, 0o700)
+            return os.path.abspath(path)
+        except FileExistsError:
+            continue
+
 
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
@@ -119,7 +130,7 @@ def _install(staged: str, dest: str, inside: bool) -> None:
         return
     if not os.path.isdir(dest):
         raise ClientError(f"{dest} exists and is not a directory: remove it or choose another destination.")
-    graveyard = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.old-", dir=os.path.dirname(dest))
+    graveyard = _mkdtemp(f".{os.path.basename(dest)}.old-", os.path.dirname(dest))
     try:
         try:
             os.rename(dest, os.path.join(graveyard, "old"))
@@ -167,7 +178,7 @@ def staged_directory(dest_dir: str):
         raise ClientError(f"{dest} exists and is not a directory: remove it or choose another destination.")
     mode = stat.S_IMODE(os.stat(dest).st_mode) if os.path.isdir(dest) else 0o755
     parent, inside = _staging_parent(dest)
-    staged = tempfile.mkdtemp(prefix=f".{os.path.basename(dest)}.staging-", dir=parent)
+    staged = _mkdtemp(f".{os.path.basename(dest)}.staging-", parent)
     try:
         os.chmod(staged, mode)  # mkdtemp's 0700 would otherwise become the destination's mode
         yield staged

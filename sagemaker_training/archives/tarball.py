@@ -1,8 +1,9 @@
 """Tarballs in and out, with an explicit safety policy.
 
 ``extract_tarball`` unpacks an archive the user handed us (the SDK's
-``sourcedir.tar.gz``) under a policy in the spirit of PEP 706's ``data``
-filter, written out here so that it does not depend on the Python version:
+``sourcedir.tar.gz``) with ``tarfile``'s own extraction (PEP 706's ``data``
+filter, Python 3.11.4 and later) under the project's policy on top of it
+(:mod:`.policy`):
 
 * allowed: regular files, directories, and symbolic links whose target stays
   inside the destination (relative, no way out through ``..`` or through
@@ -35,13 +36,13 @@ import contextlib
 import errno
 import io
 import os
-import shutil
 import stat
+import sys
 import tarfile
 import tempfile
 import zlib
 
-from ..errors import ClientError
+from ..errors import ClientError, ToolkitError
 from .staging import staged_directory
 from .policy import Policy, Refused, max_code_bytes, shown_name
 
@@ -133,13 +134,6 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 
 
-def _remove_existing(path: str, member: str) -> None:
-    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
-        os.unlink(path)
-    elif os.path.isdir(path):
-        raise Refused(member, "replaces a directory of the same name")
-
-
 def _file_mode(mode: int) -> int:
     return (mode & _FILE_MODE_KEEP) | 0o600
 
@@ -148,45 +142,37 @@ def _dir_mode(mode: int) -> int:
     return (mode & _FILE_MODE_KEEP) | 0o700
 
 
-def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, location: tuple, root: str, dirs: dict) -> None:
-    path = os.path.join(root, *location)
-    parent = os.path.dirname(path)
-    # Defence in depth: the policy already resolved this path; check the real tree too.
-    if not _inside(os.path.realpath(parent), root):
-        raise Refused(member.name, "leads outside the destination through a symbolic link")
-    os.makedirs(parent, exist_ok=True)
-    if member.isdir():
+class _Filter:
+    """The extraction filter ``tarfile`` calls on each member just before it extracts it: the
+    project's policy first (:class:`.policy.Policy`: names, kinds, depth, link chains, the size
+    limit; its own messages), then ``tarfile.data_filter`` (PEP 706: no absolute names, nothing
+    outside the destination, no special files, owners dropped), then this module's permissions.
+    What the archive itself put at the member's place before (a file, a link) is removed first,
+    so that a member replaces it instead of being written through it."""
+
+    def __init__(self, max_bytes: int):
+        self.policy = Policy(max_bytes)
+        self.member = None  # the member being extracted, for an error message
+
+    def __call__(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        self.member = member
+        location = self.policy.check(member)
+        if location is None:
+            return None  # "./": the destination itself
+        filtered = tarfile.data_filter(member, dest)
+        root = os.path.realpath(dest)
+        path = os.path.join(root, *location)
+        if not _inside(os.path.realpath(os.path.dirname(path)), root):  # the policy resolved it; the tree agrees
+            raise Refused(member.name, "leads outside the destination through a symbolic link")
         if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
             os.unlink(path)
-        os.makedirs(path, exist_ok=True)
-        dirs[path] = member
-        return
-    _remove_existing(path, member.name)
-    if member.issym():
-        os.symlink(member.linkname, path)
-        if not _inside(os.path.realpath(path), root):
-            os.unlink(path)
-            raise Refused(member.name, f"is a symbolic link to {member.linkname!r}, outside the destination")
-        return
-    source = tar.extractfile(member)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
-    with os.fdopen(fd, "wb") as out:
-        shutil.copyfileobj(source, out, _CHUNK)
-    os.chmod(path, _file_mode(member.mode))
-    with contextlib.suppress(OSError, OverflowError, ValueError):
-        os.utime(path, (member.mtime, member.mtime))
-
-
-def _finish_dirs(dirs: dict) -> None:
-    """Directory modes and times last, deepest first, so that a read-only
-    directory in the archive does not stop its own files being written."""
-    for path in sorted(dirs, key=len, reverse=True):
-        member = dirs[path]
-        if os.path.islink(path):
-            continue
-        os.chmod(path, _dir_mode(member.mode))
-        with contextlib.suppress(OSError, OverflowError, ValueError):
-            os.utime(path, (member.mtime, member.mtime))
+        elif os.path.isdir(path) and not member.isdir():
+            raise Refused(member.name, "replaces a directory of the same name")
+        if member.isdir():
+            return filtered.replace(mode=_dir_mode(member.mode), deep=False)
+        if member.isreg():
+            return filtered.replace(mode=_file_mode(member.mode), deep=False)
+        return filtered
 
 
 def extract_tarball(archive_path: str, dest_dir: str, *, display_name: str | None = None) -> None:
@@ -197,26 +183,30 @@ def extract_tarball(archive_path: str, dest_dir: str, *, display_name: str | Non
     a downloaded temporary file); the path itself by default.
     """
     label = display_name or archive_path
+    if not hasattr(tarfile, "data_filter"):
+        raise ToolkitError(f"cannot extract {label}: this Python ({sys.version.split()[0]}) has no tarfile extraction "
+                           "filters (PEP 706, Python 3.11.4 and later); the image needs a newer Python 3.11.")
     max_bytes = max_code_bytes()
     _validate(archive_path, label, max_bytes)
     with staged_directory(dest_dir) as staged:
         root = os.path.realpath(staged)
-        policy = Policy(max_bytes)
-        dirs: dict = {}
-        member = None
+        extraction_filter = _Filter(max_bytes)
         with _open(archive_path, label) as tar:
             try:
-                for member in tar:
-                    location = policy.check(member)
-                    if location is not None:
-                        _extract_member(tar, member, location, root, dirs)
+                # members read one by one (the archive is a stream); directories' modes and times
+                # are set last, deepest first, so that a read-only one does not stop its own files
+                tar.extractall(root, filter=extraction_filter)
             except Refused as refusal:
                 raise _refused(label, refusal) from None
+            except tarfile.FilterError as exc:  # data_filter's refusal, where the policy had none
+                why = str(exc).replace(repr(exc.tarinfo.name), "").strip() if exc.tarinfo else str(exc)
+                raise _refused(label, Refused(exc.tarinfo.name if exc.tarinfo else "?", why)) from None
             except (tarfile.TarError, EOFError, zlib.error) as exc:
                 raise _corrupt(label, exc) from None
             except OSError as exc:
                 if exc.errno is None:  # gzip.BadGzipFile and the like: the data, not the disk
                     raise _corrupt(label, exc) from None
+                member = extraction_filter.member
                 where = f" (member {shown_name(member.name)})" if member is not None else ""
                 if exc.errno == errno.ENAMETOOLONG:
                     raise ClientError(f"cannot extract {label}: {exc.strerror}{where} below {dest_dir}: extract it "
@@ -225,7 +215,6 @@ def extract_tarball(archive_path: str, dest_dir: str, *, display_name: str | Non
                     f"cannot extract {label}: {exc.strerror or exc}{where} into {dest_dir}; "
                     "check the free disk space and the permissions there."
                 ) from None
-        _finish_dirs(dirs)
 
 
 # --------------------------------------------------------------------------

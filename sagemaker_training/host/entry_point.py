@@ -18,6 +18,7 @@ import subprocess
 import sys
 
 from ..core import logs
+from ..supervision import streams
 from ..errors import ClientError, Redactor, UserError
 
 PIP_TAIL_LINES = 15
@@ -106,14 +107,14 @@ def install_package(code_dir: str, python: str | None = None) -> None:
 def _pip(argv, cwd: str, what: str) -> None:
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
-    lines = []
+    tail = streams.Tail(PIP_TAIL_LINES)
     redact = Redactor()  # pip echoes requirement lines and URLs
     try:
-        for raw in iter(proc.stdout.readline, b""):
-            line = redact(raw.decode("utf-8", errors="replace").rstrip())
-            sys.stderr.write(f"{line}\n")
-            lines.append(line)
-            del lines[:-PIP_TAIL_LINES]
+        for text, end_of_line in streams.pieces(proc.stdout):
+            text = redact(text)
+            sys.stderr.write(f"{text}\n" if end_of_line else text)
+            sys.stderr.flush()
+            tail.take(text, end_of_line)
     except BaseException:  # a stop (SIGTERM) while pip runs: pip and what it started end too
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -124,6 +125,7 @@ def _pip(argv, cwd: str, what: str) -> None:
     finally:
         proc.stdout.close()
     code = proc.wait()
+    lines = [line.rstrip() for line in tail.lines()]
     if code != 0:
         last = next((line for line in reversed(lines) if line.strip()), "")
         raise UserError(

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
-from ..archives import tarball, staging
-from ..storage import transfer
-from ..storage import uri as uri_rules
 from .. import params
+from ..archives import staging
 from ..errors import ClientError
+from ..storage import uri as uri_rules
 
 WHAT = params.SUBMIT_DIRECTORY
 
@@ -79,6 +77,9 @@ def _copy_directory(source: str, code_dir: str) -> None:
 
 
 def _fetch_from_s3(uri: str, code_dir: str, region: str | None) -> None:
+    from ..archives import tarball  # noqa: PLC0415 - these two only for code on S3 (tarfile, dataclasses)
+    from ..storage import transfer  # noqa: PLC0415
+
     key = transfer.parse_s3_uri(uri)[1]
     client = transfer.s3_client(region)
     if uri_rules.is_prefix(uri):
@@ -86,6 +87,8 @@ def _fetch_from_s3(uri: str, code_dir: str, region: str | None) -> None:
             if not transfer.download_prefix(uri, staged, region, what=WHAT, client=client):
                 raise ClientError(f"{uri} has no objects: check {WHAT}.")
         return
+    import tempfile  # noqa: PLC0415
+
     with tempfile.TemporaryDirectory(prefix=".sourcedir-", dir=_scratch_parent(code_dir)) as scratch:
         local = transfer.download_file(uri, os.path.join(scratch, os.path.basename(key)), region, what=WHAT,
                                       client=client)
@@ -107,11 +110,11 @@ def fetch_submit_dir(uri: str, code_dir: str, region: str | None = None) -> None
     if not isinstance(uri, str) or not uri.strip():
         raise ClientError(f"{WHAT} is empty: give the S3 URI or the local path of the code.")
     uri = uri.strip()
-    local = not transfer.is_s3(uri) and not uri_rules.has_other_scheme(uri)
+    local = not uri_rules.is_s3(uri) and not uri_rules.has_other_scheme(uri)
     if local and os.path.isdir(_local_path(uri)) and os.path.realpath(_local_path(uri)) == os.path.realpath(code_dir):
         return  # already in place (the SDK's local mode: /opt/ml/code itself): nothing moves
     _refuse_foreign_code_dir(code_dir, uri)
-    if transfer.is_s3(uri):
+    if uri_rules.is_s3(uri):
         _fetch_from_s3(uri, code_dir, region)
         return
     if not local:
@@ -123,4 +126,6 @@ def fetch_submit_dir(uri: str, code_dir: str, region: str | None = None) -> None
     if os.path.isdir(path):
         _copy_directory(path, code_dir)
     else:
+        from ..archives import tarball  # noqa: PLC0415 - tarfile only for a tarball
+
         tarball.extract_tarball(path, code_dir, display_name=uri)

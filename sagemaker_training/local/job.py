@@ -29,14 +29,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 
 from ..archives import tarball
 from . import channels
 from ..storage import transfer
+from ..supervision import signals
 from ..host import submit_dir
 from .cluster import LocalCluster
 from .. import params
@@ -68,21 +67,12 @@ class _Stop(Exception):
     """SIGTERM or SIGINT outside the hosts' run (while downloading or uploading)."""
 
 
-@contextlib.contextmanager
+def _raise_stop(signum, frame):  # noqa: ARG001
+    raise _Stop(signum)
+
+
 def _stop_on_signals():
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Stop(signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+    return signals.handling(_raise_stop)
 
 
 class LocalJob:

@@ -26,11 +26,16 @@ import time
 
 from .. import mpi
 from ..environment import Environment
+from ..errors import record_from_json
+from ..supervision import streams
 from ..supervision.failures import exception_from_stderr
 from .rank import MARKER, cause_first, exit_status, failure_text, start_forwarding
 from .worker import write_verdict
 
 TAIL_LINES = 40
+# mpirun's stderr is read in pieces of this many characters: room for a failed rank's marker line
+# (its record, with up to rank.TAIL_LINES lines of streams.TAIL_LINE_CHARS, JSON-escaped) in one
+MARKER_LINE_CHARS = 4 * 64 * 1024
 OUTPUT_DRAIN_SECONDS = 3.0
 SSH_OPTIONS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
                "-o", "ConnectTimeout=10", "-o", "BatchMode=yes"]
@@ -86,29 +91,27 @@ def tell_hosts(hosts, rendezvous: str | None, verdict: dict) -> None:
 def run_mpirun(command: list) -> tuple[int, list, list]:
     """(exit code, failed-rank records, mpirun's stderr tail)."""
     child, _ = start_forwarding(command)
-    failed, tail = [], []
+    failed, tail = [], streams.Tail(TAIL_LINES)
 
     def read():
-        for raw in iter(child.stderr.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            at = line.find(MARKER)
-            if at >= 0:
-                try:
-                    failed.append(json.loads(line[at + len(MARKER):]))
-                    continue
-                except ValueError:
-                    pass
-            sys.stderr.buffer.write(raw)
+        in_line = False  # a long line comes in pieces: only a whole line can be a marker
+        for text, end_of_line in streams.pieces(child.stderr, MARKER_LINE_CHARS):
+            at = -1 if in_line else text.find(MARKER)
+            in_line = not end_of_line
+            record = record_from_json(text[at + len(MARKER):]) if at >= 0 and end_of_line else None
+            if record is not None:
+                failed.append(record)
+                continue
+            sys.stderr.write(f"{text}\n" if end_of_line else text)
             sys.stderr.flush()
-            tail.append(line)
-            del tail[:-TAIL_LINES]
+            tail.take(text, end_of_line)
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     code = child.wait()
     # An agent mpirun started may outlive it and hold the pipe: the rest of the output gets a bounded time.
     reader.join(timeout=OUTPUT_DRAIN_SECONDS)
-    return code, sorted(failed, key=cause_first), list(tail)
+    return code, sorted(failed, key=cause_first), tail.lines()
 
 
 def mpirun_failure(code: int, tail: list) -> str:

@@ -15,7 +15,8 @@ and leaves a record of how it ended:
   the whole job;
 * the child's stderr passes through, its last lines kept; when the child
   fails (not when the daemon stops it), one marker line
-  (:data:`MARKER` + JSON: host, rank, exit code, message, stderr tail) goes
+  (:data:`MARKER` + the JSON of :func:`..errors.process_record`, the one
+  error-record schema: host, rank, exit code, message, stderr tail) goes
   to stderr, where the launcher on the first host finds it in mpirun's
   output, and the same record goes to this host's state dir, where its
   worker finds it.
@@ -28,7 +29,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 MARKER = "SAGEMAKER_MPI_RANK_FAILED "
 TAIL_LINES = 20
@@ -139,24 +139,20 @@ def cause_first(record: dict) -> tuple:
     by the clock; or SIGKILL/SIGTERM); within each, the oldest first."""
     code = record.get("exit_code")
     own = bool(record.get("exception")) or (isinstance(code, int) and -code in CRASH_SIGNALS)
-    return (not own, record.get("time") or 0)
+    return (not own, record.get("timestamp") or 0)
 
 
 def read_records(state: str) -> list[dict]:
     """Every rank record in ``state``, the likeliest cause first (:func:`cause_first`)."""
-    found = []
+    from ..errors import read_record  # noqa: PLC0415
+
     try:
         names = sorted(os.listdir(state))
     except OSError:
         return []
-    for name in names:
-        if name.startswith("rank-") and name.endswith(".json"):
-            try:
-                with open(os.path.join(state, name), encoding="utf-8") as f:
-                    found.append(json.load(f))
-            except (OSError, ValueError):
-                pass
-    return sorted((r for r in found if isinstance(r, dict)), key=cause_first)
+    found = [read_record(os.path.join(state, name)) for name in names
+             if name.startswith("rank-") and name.endswith(".json")]
+    return sorted((r for r in found if r is not None), key=cause_first)
 
 
 def record_path(state: str, rank: int | None) -> str:
@@ -166,34 +162,28 @@ def record_path(state: str, rank: int | None) -> str:
 def start_forwarding(argv: list, environ: dict | None = None) -> tuple[subprocess.Popen, list]:
     """``argv`` as a child with its stderr piped; SIGTERM and SIGINT go on to it from now on.
     The list collects the signals passed on."""
-    stopped: list = []
+    from ..supervision import signals  # noqa: PLC0415
+
     child = subprocess.Popen(argv, env=environ, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-
-    def forward(signum, frame):
-        stopped.append(signum)
-        try:
-            child.send_signal(signum)
-        except ProcessLookupError:
-            pass
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, forward)
-    return child, stopped
+    return child, signals.forward_to(child)
 
 
 def main(argv: list) -> int:
     from .. import mpi  # noqa: PLC0415
-    from ..supervision.failures import exception_from_stderr, signal_name  # noqa: PLC0415
+    from ..errors import process_record, write_record  # noqa: PLC0415
+    from ..supervision import streams  # noqa: PLC0415
+    from ..supervision.failures import exception_from_stderr  # noqa: PLC0415
+    from ..supervision.signals import name as signal_name  # noqa: PLC0415
 
     argv, environ, host = host_view(argv, os.environ)
     rank = rank_number(environ)
     child, stopped = start_forwarding(python_argv(argv), environ)
-    tail: list[str] = []
-    for raw in iter(child.stderr.readline, b""):
-        sys.stderr.buffer.write(raw)
+    tail = streams.Tail(TAIL_LINES)
+    for text, end_of_line in streams.pieces(child.stderr):
+        sys.stderr.write(f"{text}\n" if end_of_line else text)
         sys.stderr.flush()
-        tail.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-        del tail[:-TAIL_LINES]
+        tail.take(text, end_of_line)
+    tail = tail.lines()
     code = child.wait()
     failed = code != 0 and not stopped
     exception = None
@@ -202,18 +192,17 @@ def main(argv: list) -> int:
     else:
         exception = exception_from_stderr(tail)
         message = f"exited with code {code}" + (f": {exception}" if exception else "")
-    result = {"host": host, "rank": rank, "exit_code": code, "failed": failed, "exception": exception,
-              "message": message, "tail": tail, "time": time.time()}
+    result = process_record(message, host=host, rank=rank, exit_code=code, failed=failed, exception=exception,
+                            tail=tail)
     if failed:
         sys.stderr.write(MARKER + json.dumps(result) + "\n")
         sys.stderr.flush()
     state = mpi.state_dir(host, environ)
     try:
         os.makedirs(state, exist_ok=True)
-        with open(record_path(state, rank), "w", encoding="utf-8") as f:
-            json.dump(result, f)
     except OSError:
         pass
+    write_record(result, record_path(state, rank), first_wins=False)
     return exit_status(result) if code else 0
 
 

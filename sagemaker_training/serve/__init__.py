@@ -18,5 +18,4 @@ module:
 | ``scheduler.py`` | the queue (``--max-running``), the job processes, stopping |
 | ``worker.py`` | one job's process: local mode's job, its events on a pipe |
 | ``s3.py`` | the embedded S3 (SeaweedFS, persisting under the state dir) and the proxy to it |
-| ``guard.py`` | starts a program that dies with its parent (no stray processes) |
 """

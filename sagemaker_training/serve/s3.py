@@ -24,7 +24,7 @@ import sys
 import time
 
 from ..local.ports import free_port_block
-from . import guard
+from ..supervision import guard
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "expect", "content-length"}

@@ -1,7 +1,7 @@
 """The job queue: at most ``--max-running`` jobs at once, in order; their processes; stopping.
 
 A created job waits as InProgress / Starting until a slot is free, then runs
-as its own process (worker.py, under guard.py so that it dies with the
+as its own process (worker.py, under the exec guard (supervision/guard.py) so that it dies with the
 server) in ``<state dir>/jobs/<name>/``: no two running jobs share a
 directory, and each job's cluster reserves its block of ports on this
 machine while its hosts run (local.ports.reserve_port_block: a lock file per
@@ -31,11 +31,15 @@ import sys
 import threading
 import time
 
-from . import cloudwatch, describe, guard
+from ..supervision import guard, streams
+from . import cloudwatch, describe
 from .store import ORPHANED_REASON, TERMINAL
 
 _HOST_LINE = re.compile(r"^\[(algo-\d+)\] ?(.*)$", re.DOTALL)
 FLUSH_SECONDS = 0.2
+# a job process's report of its state is one JSON line on its stdout: DescribeTrainingJob's answer,
+# whose HyperParameters alone may reach 100 * (256 + 2500) characters
+EVENT_LINE_CHARS = 4 * 1024 * 1024
 
 
 class _LogSink:
@@ -204,7 +208,7 @@ class Scheduler:
             else:
                 self.store.set_state(job.name, message["state"])
 
-        _read_lines(process.stdout, event)
+        _read_lines(process.stdout, event, EVENT_LINE_CHARS)
         code = process.wait()
         reader.join(timeout=10)
         self._flush()
@@ -234,12 +238,10 @@ class Scheduler:
                 self.log(f"could not store log lines: {type(exc).__name__}: {exc}")
 
 
-def _read_lines(pipe, each) -> None:
-    try:
-        for raw in iter(pipe.readline, b""):
-            each(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-    finally:
-        pipe.close()
+def _read_lines(pipe, each, width: int = streams.PIECE_CHARS) -> None:
+    """Each line of a job process's pipe to ``each``; a longer line comes as several (streams.lines)."""
+    for line in streams.lines(pipe, width):
+        each(line)
 
 
 def _signal(process: subprocess.Popen, signum: int) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import urllib.parse
 
 from ..errors import ClientError
 
@@ -67,6 +66,8 @@ def local_path(location: str, what: str) -> str:
     """
     if not is_file_uri(location):
         return location
+    import urllib.parse  # noqa: PLC0415 - only for a file:// URI (it imports ipaddress: ~2 ms of every start)
+
     parts = urllib.parse.urlsplit(location)
     if parts.netloc not in ("", "localhost"):
         raise ClientError(f"{what} {location!r} is not a local file URI: write it as file:///absolute/path "

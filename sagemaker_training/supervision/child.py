@@ -1,7 +1,7 @@
 """One started child process: the handle the supervisor (:mod:`.processes`) waits on.
 
 A :class:`Child` starts its :class:`~.processes.ProcessSpec` through the exec
-wrapper (:mod:`._exec`, which sets the parent-death signal) in a session of
+guard (:mod:`.guard`, which sets the parent-death signal) in a session of
 its own, streams its stdout and stderr (:mod:`.streams`), keeps its pidfd to
 be waited on, signals its process group, and turns its exit into a
 :class:`~.failures.ProcessFailure`. Each child gets two paths in its
@@ -14,20 +14,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
-from . import orphans, streams
+from . import guard, orphans, streams
 from ..errors import DONE_FILE_ENV, ERROR_FILE_ENV, Redactor, read_error_file
 from .failures import ProcessFailure
 
 STDERR_TAIL_LINES = streams.TAIL_LINES
-EXEC_WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_exec.py")
-
-
-def launcher() -> list:
-    """What goes before a child's argv: the exec wrapper that sets its parent-death signal."""
-    return [sys.executable, "-I", "-S", EXEC_WRAPPER, str(os.getpid())]
 
 
 def _pidfd(pid: int) -> int | None:
@@ -52,7 +45,7 @@ class Child:
         env[orphans.TOKEN_ENV] = orphans.tagged(env.get(orphans.TOKEN_ENV), token)
         env.setdefault("PYTHONUNBUFFERED", "1")
         self.popen = subprocess.Popen(
-            [*launcher(), *spec.argv],
+            guard.argv(spec.argv, environ=env),
             env=env,
             cwd=spec.cwd,
             stdin=subprocess.DEVNULL,

@@ -15,11 +15,11 @@ message follows below it when that left something out.
 
 from __future__ import annotations
 
-import re
 import signal
 
 from ..core._record import Record
-from ..errors import headline_of, one_line, short_sentence
+from .signals import name as signal_name
+from ..errors import headline_of, lazy_pattern, one_line, short_sentence
 
 
 _SIGNAL_HINTS = {
@@ -31,13 +31,6 @@ _SIGNAL_HINTS = {
     signal.SIGTERM: "it was asked to stop",
     signal.SIGINT: "it was interrupted",
 }
-
-
-def signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 class ProcessFailure(Record):
@@ -127,7 +120,7 @@ class ProcessFailure(Record):
         return head + ("\n\n" + "\n".join(details) if details else "") + "\n"
 
 
-_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b[^:]*)(?::\s?(.*))?$")
+_EXCEPTION_LINE = lazy_pattern(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Fault)\b[^:]*)(?::\s?(.*))?$")
 
 
 def exception_from_stderr(lines) -> str | None:
@@ -139,7 +132,7 @@ def exception_from_stderr(lines) -> str | None:
             seen_traceback, found = True, None
             continue
         if seen_traceback and not line.startswith((" ", "\t")):
-            match = _EXCEPTION_LINE.match(line.strip())
+            match = _EXCEPTION_LINE().match(line.strip())
             if match:
                 found = line.strip()
     return headline_of(found) if found else None

@@ -32,6 +32,8 @@ import signal
 import threading
 import time
 
+from .guard import int_ref, libc_call
+
 TOKEN_ENV = "SAGEMAKER_SUPERVISORS"
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
@@ -51,13 +53,12 @@ def tagged(value: str | None, token: str) -> str:
 
 
 def _prctl():
+    """``prctl(*args)`` through libc (guard.libc_call: no ctypes import on every start), or None."""
     try:
-        import ctypes  # noqa: PLC0415
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        call = libc_call()
     except (OSError, AttributeError, ImportError):
-        return None, None
-    return prctl, ctypes
+        return None
+    return lambda *args: call("prctl", *args)
 
 
 class subreaper:  # noqa: N801 - a context manager, like contextlib's helpers
@@ -71,10 +72,10 @@ class subreaper:  # noqa: N801 - a context manager, like contextlib's helpers
         global _depth, _previous
         with _lock:
             if _depth == 0:
-                prctl, ctypes = _prctl()
+                prctl = _prctl()
                 if prctl is not None:
-                    current = ctypes.c_int(0)
-                    prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(current), 0, 0, 0)
+                    current, pointer = int_ref()
+                    prctl(PR_GET_CHILD_SUBREAPER, pointer, 0, 0, 0)
                     _previous = current.value
                     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
             _depth += 1
@@ -85,15 +86,36 @@ class subreaper:  # noqa: N801 - a context manager, like contextlib's helpers
         with _lock:
             _depth -= 1
             if _depth == 0 and not _previous:
-                prctl, _ = _prctl()
+                prctl = _prctl()
                 if prctl is not None:
                     prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
         return False
 
 
 def children_of(pid: int) -> list[int]:
-    """The pids whose parent is ``pid`` now (from /proc; the kernel here has no
-    /proc/PID/task/TID/children)."""
+    """The pids whose parent is ``pid`` now: from its threads' ``/proc/PID/task/TID/children``
+    where the kernel has them (CONFIG_PROC_CHILDREN), else from every process's ``stat``."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        tids = []
+    found = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                found.extend(int(child) for child in f.read().split())
+        except FileNotFoundError:
+            if tid == str(pid):  # the main thread has no such file: this kernel keeps no lists
+                found = None
+                break
+        except OSError:
+            continue  # a thread that ended meanwhile
+    if found is not None and tids:
+        return found
+    return _children_from_stat(pid)
+
+
+def _children_from_stat(pid: int) -> list[int]:
     found = []
     try:
         names = os.listdir("/proc")

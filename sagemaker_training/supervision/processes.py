@@ -6,7 +6,7 @@ in a local cluster) as a child described by a :class:`ProcessSpec`, and
 :func:`supervise` then:
 
 * starts each child in its own session and process group (``Popen``'s
-  ``start_new_session``) through the exec wrapper :mod:`._exec`, which sets
+  ``start_new_session``) through the exec guard :mod:`.guard`, which sets
   the parent-death signal (a killed supervisor leaves no training process
   behind) without a ``preexec_fn``, unsafe in a program whose output
   threads run;
@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 
-from . import orphans
+from . import orphans, signals
 from ..core import settings
 from ..core._record import Record
 from .child import Child, make_error_dir, remove_error_dir
@@ -206,10 +206,10 @@ class Supervisor:
 
     # -- running ------------------------------------------------------------
     def run(self) -> Outcome:
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                previous[signum] = signal.signal(signum, self._on_signal)
+        with signals.handling(self._on_signal):
+            return self._run()
+
+    def _run(self) -> Outcome:
         error_dir = make_error_dir()
         deadline_timer = None
         try:
@@ -233,8 +233,6 @@ class Supervisor:
             if self._kill_timer:
                 self._kill_timer.cancel()
             remove_error_dir(error_dir)
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
         return self.outcome
 
     def _start(self, error_dir: str) -> None:

@@ -22,7 +22,7 @@ def outcome_report(outcome, who: str = "the container") -> tuple[str | None, int
     ``who`` is what received a stopping signal ("the container" for one
     host's ``train``, "the job" for local mode's hosts).
     """
-    from .failures import signal_name  # noqa: PLC0415 - not needed on a success
+    from .signals import name as signal_name  # noqa: PLC0415 - not needed on a success
 
     if outcome.failure is not None:
         return outcome.failure.reason(), outcome.failure.exit_code

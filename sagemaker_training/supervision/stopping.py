@@ -19,11 +19,11 @@ finished by then (``train`` writes the report and exits there).
 
 from __future__ import annotations
 
-import signal
 import threading
 
+from . import signals
+
 STUCK_SECONDS = 5.0
-_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class Stopped(BaseException):
@@ -43,11 +43,7 @@ class Stopped(BaseException):
         return 128 + self.signum
 
     def reason(self) -> str:
-        try:
-            name = signal.Signals(self.signum).name
-        except ValueError:
-            name = f"signal {self.signum}"
-        return (f"Stopped: the container received {name} while {self.phase}, before the training code started "
+        return (f"Stopped: the container received {signals.name(self.signum)} while {self.phase}, before the training code started "
                 "(StopTrainingJob, a spot interruption or the max run time); nothing was trained.\n")
 
 
@@ -64,22 +60,17 @@ class StopGuard:
         self.stuck_seconds = stuck_seconds
         self.stopped: Stopped | None = None
         self._armed = True
-        self._previous: dict = {}
+        self._handling = signals.handling(self._handle)
         self._timer: threading.Timer | None = None
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for signum in _SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
+        self._handling.__enter__()
         return self
 
     def __exit__(self, *exc):
         if self._timer is not None:
             self._timer.cancel()
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-        return False
+        return self._handling.__exit__(*exc)
 
     def disarm(self) -> None:
         """The training processes have run: a signal now changes nothing."""

@@ -1,6 +1,9 @@
-"""A child's output, forwarded line by line in bounded memory.
+"""A child's output, read line by line in bounded memory: the one reader of every child's output.
 
-:func:`pump` copies one pipe of a child to one of our streams:
+:func:`pieces` (and :func:`lines`) read a pipe to its end as lines; the
+supervisor's children, pip, mpirun, an MPI rank's program and serve's job
+processes are all read through it. :func:`pump` copies one pipe of a child
+to one of our streams:
 
 * bytes are read in chunks and decoded incrementally (invalid UTF-8 becomes
   U+FFFD, a character split across two reads stays whole);
@@ -50,6 +53,12 @@ class Tail:
                 self._kept += min(room, len(piece))
             self._dropped += max(0, len(piece) - max(room, 0))
 
+    def take(self, text: str, end_of_line: bool) -> None:
+        """One piece from :func:`pieces`."""
+        self.add(text)
+        if end_of_line:
+            self.end_line()
+
     def end_line(self) -> None:
         with self._lock:
             line = "".join(self._current)
@@ -63,19 +72,19 @@ class Tail:
             return list(self._lines)
 
 
-class _Forwarder:
-    """Splits decoded text into lines and writes them; holds at most one piece."""
+class _Splitter:
+    """Splits decoded text into lines; holds at most one piece (``width`` characters) of a line.
 
-    def __init__(self, sink, prefix: str, redactor, tail: Tail | None):
-        self.sink = sink
-        self.prefix = prefix
-        self.redactor = redactor
-        self.tail = tail
+    ``feed`` and ``close`` return the ``(text, end_of_line)`` pieces that are complete."""
+
+    def __init__(self, width: int = PIECE_CHARS):
+        self.width = width
         self.pending = ""
-        self.in_line = False  # part of the current line is written already
+        self.in_line = False  # part of the current line is handed on already
         self.after_cr = False  # the last character seen was a \r (a \n right after it ends nothing)
 
-    def feed(self, text: str) -> None:
+    def feed(self, text: str) -> list:
+        out = []
         start = 0
         # str.find runs at memchr speed (a regex scans 50 times slower); each position is found once
         next_lf, next_cr = text.find("\n"), text.find("\r")
@@ -92,30 +101,72 @@ class _Forwarder:
             segment, self.pending, start = self.pending + text[start:at], "", at + 1
             if end == "\r" and not segment and not self.in_line:
                 continue  # a redraw that shows nothing
-            self._emit(segment, end_of_line=True)
+            self.in_line = False
+            out.append((segment, True))
         rest = text[start:]
         if rest:
             self.after_cr = False
             self.pending += rest
-        while len(self.pending) > PIECE_CHARS:
-            cut = self.pending.rfind(" ", PIECE_CHARS // 2, PIECE_CHARS)
-            cut = PIECE_CHARS if cut < 0 else cut + 1
+        width = self.width
+        while len(self.pending) > width:
+            cut = self.pending.rfind(" ", width // 2, width)
+            cut = width if cut < 0 else cut + 1
             piece, self.pending = self.pending[:cut], self.pending[cut:]
-            self._emit(piece, end_of_line=False)
+            self.in_line = True
+            out.append((piece, False))
+        return out
 
-    def close(self) -> None:
+    def close(self) -> list:
         if self.pending or self.in_line:
-            self._emit(self.pending, end_of_line=True)
-            self.pending = ""
+            piece, self.pending, self.in_line = self.pending, "", False
+            return [(piece, True)]
+        return []
 
-    def _emit(self, text: str, end_of_line: bool) -> None:
+
+def pieces(pipe, width: int = PIECE_CHARS):
+    """``(text, end_of_line)`` for everything ``pipe`` (a binary pipe or file) gives until end of
+    file, then the pipe is closed: every line as one piece, or a line longer than ``width``
+    characters as several, the last one ending it. The one reader of every child's output."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    splitter = _Splitter(width)
+    fd = pipe.fileno()
+    try:
+        while True:
+            try:
+                data = os.read(fd, READ_BYTES)
+            except OSError:
+                break
+            yield from splitter.feed(decoder.decode(data, final=not data))
+            if not data:
+                break
+        yield from splitter.close()
+    finally:
+        pipe.close()
+
+
+def lines(pipe, width: int = PIECE_CHARS):
+    """Each line of ``pipe`` as one string, without its end; a line longer than ``width`` comes
+    as several strings (pieces), so memory stays bounded whatever the child writes."""
+    for text, _ in pieces(pipe, width):
+        yield text
+
+
+class _Forwarder:
+    """Writes pieces of lines to our stream: redacted, the label in front of each line."""
+
+    def __init__(self, sink, prefix: str, redactor, tail: Tail | None):
+        self.sink = sink
+        self.prefix = prefix
+        self.redactor = redactor
+        self.tail = tail
+        self.in_line = False  # part of the current line is written already
+
+    def emit(self, text: str, end_of_line: bool) -> None:
         text = self.redactor(text) if text else text
         head = "" if self.in_line else self.prefix
         self.in_line = not end_of_line
         if self.tail is not None:
-            self.tail.add(text)
-            if end_of_line:
-                self.tail.end_line()
+            self.tail.take(text, end_of_line)
         try:
             self.sink.write(f"{head}{text}\n" if end_of_line else f"{head}{text}")
             self.sink.flush()
@@ -125,20 +176,9 @@ class _Forwarder:
 
 def pump(pipe, sink, prefix: str, redactor, tail: Tail | None = None) -> None:
     """Copy ``pipe`` (a child's stdout or stderr) to ``sink`` until end of file."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     forwarder = _Forwarder(sink, prefix, redactor, tail)
-    fd = pipe.fileno()
-    try:
-        while True:
-            data = os.read(fd, READ_BYTES)
-            forwarder.feed(decoder.decode(data, final=not data))
-            if not data:
-                break
-        forwarder.close()
-    except OSError:
-        pass
-    finally:
-        pipe.close()
+    for text, end_of_line in pieces(pipe):
+        forwarder.emit(text, end_of_line)
 
 
 def start(pipe, sink, prefix: str, redactor, tail: Tail | None = None) -> threading.Thread:

@@ -25,12 +25,11 @@ dies first, the host fails naming the role and the host.
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import sys
 
 from ...host import distributed, entry_point
-from ...core import settings
+from ...core import logs, settings
 from ...supervision.child import wait_ended
 from ...supervision.processes import ProcessSpec
 from .. import Plan
@@ -95,7 +94,7 @@ def wait_for_kvstore_nodes(timeout: float, children=(), poll: float = 0.05, stop
     """
     running = wait_ended(children, timeout, poll, stopping=stopping)
     if running and not stopping():
-        logging.getLogger("sagemaker_training").info(
+        logs.get().info(
             "%s still running %gs after this host's worker ended (did the code use a dist kvstore?); stopping them",
             ", ".join(child.name for child in running), timeout)
 

@@ -26,20 +26,20 @@ Nothing here imports TensorFlow.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
 
 from ...host import distributed, entry_point
+from ...core import logs
 from ...supervision.processes import ProcessSpec
 from .. import Plan
 from . import peers
 
 PS_MODULE = "sagemaker_training.frameworks.tensorflow.parameter_server"
 
-log = logging.getLogger("sagemaker_training.tensorflow")
+log = logs.get("tensorflow")
 
 
 def task_name(tf_config: dict) -> str:

@@ -6,11 +6,11 @@ Nothing here imports TensorFlow, and no child process imports this module.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 from ... import params
+from ...core import logs
 from ...core.hyperparameters import as_bool
 from ...host import entry_point
 from ...storage.uri import is_s3
@@ -21,7 +21,7 @@ from . import api, tf1_script, user_module, worker_delay
 
 ESTIMATOR_MODULE = "sagemaker_training.frameworks.tensorflow.estimator"
 
-log = logging.getLogger("sagemaker_training.tensorflow")
+log = logs.get("tensorflow")
 
 
 def trainer_spec(job, extra_env: dict | None = None, name: str | None = None) -> ProcessSpec:
