@@ -52,6 +52,32 @@ def test_the_reader_takes_only_a_json_object(tmp_path):
     assert errors.record_from_json('{"type": "X"}') == {"type": "X"}
 
 
+def test_the_reader_refuses_deep_nesting_and_nested_values_without_raising(tmp_path):
+    """What a child left in its error file cannot crash the supervisor that reads it: JSON nested
+    beyond the decoder's recursion, or a field that is not a scalar (or ``tail``'s list of strings),
+    is no record at all (the failure reason then comes from the child's stderr)."""
+    path = tmp_path / "error.json"
+    for text in ('{"type": "X", "message": ' + "[" * 100000 + "]" * 100000 + "}",
+                 '{"type": "X", "message": ' + "[" * 50 + "]" * 50 + "}",
+                 '{"type": "X", "message": {"nested": "object"}}',
+                 '{"type": "X", "tail": [["a"]]}'):
+        path.write_text(text)
+        assert errors.read_error_file(str(path)) is None, text[:60]
+        assert errors.record_from_json(text) is None, text[:60]
+    record = errors.process_record("m", host="h", rank=0, exit_code=1, failed=True, exception="X: m", tail=["X: m"])
+    assert errors.record_from_json(json.dumps(record)) == record
+
+
+def test_the_reader_reads_a_bounded_prefix_of_the_file(tmp_path):
+    path = tmp_path / "error.json"
+    big = {"type": "X", "message": "x" * errors.MAX_RECORD_BYTES}
+    path.write_text(json.dumps(big))
+    assert errors.read_error_file(str(path)) is None  # over the limit: not read whole, not a record
+    small = {"type": "X", "message": "x" * 1000}
+    path.write_text(json.dumps(small))
+    assert errors.read_error_file(str(path)) == small
+
+
 def test_an_unknown_field_is_refused():
     try:
         errors.process_record("m", host="h", rank=0, exit_code=1, failed=True, exception=None, tail=[])
