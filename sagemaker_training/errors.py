@@ -170,7 +170,7 @@ def process_record(message: str, *, host: str, rank, exit_code: int, failed: boo
                    tail=tail)
 
 
-def write_record(record: dict, path: str, first_wins: bool = True) -> None:
+def write_error_record(record: dict, path: str, first_wins: bool = True) -> None:
     """Write ``record`` to ``path`` whole (a temporary file renamed into place). With ``first_wins``
     an existing record stays: a child that already reported the root cause is not overwritten by
     the exception that unwinds after it."""
@@ -198,7 +198,7 @@ def _is_field(value) -> bool:
     return isinstance(value, _SCALARS) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
 
 
-def record_from_json(text: str) -> dict | None:
+def error_record_from_json(text: str) -> dict | None:
     """A record from its JSON text; None when the text is not a JSON object of the schema's shape
     (scalars, ``tail`` a list of strings), nested too deeply to decode included: what a child wrote
     never raises in the process that reads it."""
@@ -211,7 +211,7 @@ def record_from_json(text: str) -> dict | None:
     return data
 
 
-def read_record(path: str | None) -> dict | None:
+def read_error_record(path: str | None) -> dict | None:
     """The record in ``path``; None when there is none (or not a record, or over :data:`MAX_RECORD_BYTES`)."""
     if not path:
         return None
@@ -221,14 +221,14 @@ def read_record(path: str | None) -> dict | None:
         text = data.decode("utf-8")
     except (OSError, ValueError):
         return None
-    return record_from_json(text) if len(data) <= MAX_RECORD_BYTES else None
+    return error_record_from_json(text) if len(data) <= MAX_RECORD_BYTES else None
 
 
 def write_error_file(exc: BaseException, path: str | None = None, function: str | None = None) -> None:
     """Write the record of ``exc`` to ``path`` (default: $SAGEMAKER_ERROR_FILE); the first record wins."""
     path = path or os.environ.get(ERROR_FILE_ENV)
     if path:
-        write_record(error_record(exc, function), path)
+        write_error_record(error_record(exc, function), path)
 
 
 def mark_done() -> None:
@@ -243,8 +243,8 @@ def mark_done() -> None:
 
 
 def read_error_file(path: str | None) -> dict | None:
-    """A child's record of its exception (:func:`read_record`, when it names one)."""
-    data = read_record(path)
+    """A child's record of its exception (:func:`read_error_record`, when it names one)."""
+    data = read_error_record(path)
     return data if data is not None and data.get("type") else None
 
 
