@@ -18,7 +18,6 @@ import subprocess
 import sys
 
 from ..core import logs
-from ..supervision import streams
 from ..errors import ClientError, Redactor, UserError
 
 PIP_TAIL_LINES = 15
@@ -105,6 +104,8 @@ def install_package(code_dir: str, python: str | None = None) -> None:
 
 
 def _pip(argv, cwd: str, what: str) -> None:
+    from ..supervision import streams  # noqa: PLC0415 - the supervisor's; the TensorFlow children import this module
+
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     tail = streams.Tail(PIP_TAIL_LINES)
