@@ -161,7 +161,7 @@ def defines_top_level(path: str, names) -> set:
     try:
         with open(path, "rb") as f:
             tree = ast.parse(f.read(), filename=path)
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):  # the parser's limits too
         return set()
     wanted = set(names)
     found = set()
@@ -190,7 +190,7 @@ def _python3_syntax_error(path: str) -> SyntaxError | None:
             compile(f.read(), path, "exec", dont_inherit=True)
     except SyntaxError as exc:  # TabError and IndentationError too
         return exc
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError, MemoryError):  # not Python 2: Python 3's own limits
         return None
     return None
 
