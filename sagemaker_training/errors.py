@@ -170,7 +170,7 @@ def process_record(message: str, *, host: str, rank, exit_code: int, failed: boo
                    tail=tail)
 
 
-def write_record(record: dict, path: str, first_wins: bool = True) -> None:
+def write_error_record(record: dict, path: str, first_wins: bool = True) -> None:
     """Write ``record`` to ``path`` whole (a temporary file renamed into place). With ``first_wins``
     an existing record stays: a child that already reported the root cause is not overwritten by
     the exception that unwinds after it."""
@@ -188,31 +188,47 @@ def write_record(record: dict, path: str, first_wins: bool = True) -> None:
             pass
 
 
-def record_from_json(text: str) -> dict | None:
-    """A record from its JSON text; None when the text is not a JSON object."""
+# A record file is read up to this many bytes; a longer one is no record (the child's stderr says why).
+MAX_RECORD_BYTES = 4 << 20
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _is_field(value) -> bool:
+    """A record's value: a JSON scalar, or a list of strings (``tail``)."""
+    return isinstance(value, _SCALARS) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def error_record_from_json(text: str) -> dict | None:
+    """A record from its JSON text; None when the text is not a JSON object of the schema's shape
+    (scalars, ``tail`` a list of strings), nested too deeply to decode included: what a child wrote
+    never raises in the process that reads it."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not all(_is_field(v) for v in data.values()):
+        return None
+    return data
 
 
-def read_record(path: str | None) -> dict | None:
-    """The record in ``path``; None when there is none (or not a JSON object)."""
+def read_error_record(path: str | None) -> dict | None:
+    """The record in ``path``; None when there is none (or not a record, or over :data:`MAX_RECORD_BYTES`)."""
     if not path:
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            return record_from_json(f.read())
+        with open(path, "rb") as f:
+            data = f.read(MAX_RECORD_BYTES + 1)
+        text = data.decode("utf-8")
     except (OSError, ValueError):
         return None
+    return error_record_from_json(text) if len(data) <= MAX_RECORD_BYTES else None
 
 
 def write_error_file(exc: BaseException, path: str | None = None, function: str | None = None) -> None:
     """Write the record of ``exc`` to ``path`` (default: $SAGEMAKER_ERROR_FILE); the first record wins."""
     path = path or os.environ.get(ERROR_FILE_ENV)
     if path:
-        write_record(error_record(exc, function), path)
+        write_error_record(error_record(exc, function), path)
 
 
 def mark_done() -> None:
@@ -227,8 +243,8 @@ def mark_done() -> None:
 
 
 def read_error_file(path: str | None) -> dict | None:
-    """A child's record of its exception (:func:`read_record`, when it names one)."""
-    data = read_record(path)
+    """A child's record of its exception (:func:`read_error_record`, when it names one)."""
+    data = read_error_record(path)
     return data if data is not None and data.get("type") else None
 
 

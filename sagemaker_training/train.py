@@ -20,7 +20,7 @@ import time
 from .host import distributed, entry_point
 from . import frameworks, mpi, params
 from .core import logs
-from .core._record import Record
+from .core.values import Value
 from .environment import Environment, base_dir_from
 from .errors import ClientError, Redactor, ToolkitError, TrainingError
 from .supervision.processes import grace_seconds, supervise
@@ -28,7 +28,7 @@ from .supervision.report import FAILURE_LIMIT, empty_model_dir_warning, outcome_
 from .supervision.stopping import StopGuard, Stopped
 
 
-class Job(Record):
+class Job(Value):
     """What a framework runner needs to plan one host's children."""
 
     _fields = ("env", "addresses")

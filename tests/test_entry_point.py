@@ -307,3 +307,14 @@ def test_pip_output_is_read_in_bounded_memory_and_delivered_in_pieces(tmp_path, 
     details = error.details.splitlines()
     assert details[0] == "z" * streams.TAIL_LINE_CHARS + f" [... {LONG_LINE_MIB * 2**20 - 500} more characters]"
     assert details[-1] == "ERROR: no matching distribution"
+
+
+@pytest.mark.parametrize("source", ["total = a" + " + a" * 200_000 + "\n", "x = " + "-" * 100_000 + "1\n"])
+def test_reading_a_module_the_parser_cannot_take_raises_nothing(tmp_path, source):
+    """A module nested beyond the parser (RecursionError) or too big for it (MemoryError): the syntax-tree
+    readers the supervisor runs on user code (top-level names, the Python 2 check) answer 'nothing found';
+    running it is the child's business, where its error is the user's."""
+    path = tmp_path / "generated.py"
+    path.write_text(source)
+    assert entry_point.defines_top_level(str(path), ["train"]) == set()
+    assert entry_point.python2_error(str(path)) is None

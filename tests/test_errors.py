@@ -30,8 +30,8 @@ def test_an_exceptions_record_and_a_processs_record_share_the_schema(tmp_path):
     assert (own["type"], own["kind"], own["user_function"]) == ("UserError", "UserError", "train_input_fn")
     assert (rank["type"], rank["rank"], rank["exit_code"]) == ("ValueError", 3, 1)
     for name, record in (("own.json", own), ("rank.json", rank)):
-        errors.write_record(record, str(tmp_path / name))
-        assert errors.read_record(str(tmp_path / name)) == json.loads(json.dumps(record))
+        errors.write_error_record(record, str(tmp_path / name))
+        assert errors.read_error_record(str(tmp_path / name)) == json.loads(json.dumps(record))
 
 
 def test_the_first_record_wins_unless_told_otherwise(tmp_path):
@@ -39,7 +39,7 @@ def test_the_first_record_wins_unless_told_otherwise(tmp_path):
     errors.write_error_file(_raised(KeyError("root cause")), path)
     errors.write_error_file(_raised(RuntimeError("unwinding")), path)
     assert errors.read_error_file(path)["type"] == "KeyError"
-    errors.write_record(errors.error_record(_raised(RuntimeError("again"))), path, first_wins=False)
+    errors.write_error_record(errors.error_record(_raised(RuntimeError("again"))), path, first_wins=False)
     assert errors.read_error_file(path)["type"] == "RuntimeError"
     assert os.listdir(tmp_path) == ["error.json"]  # no temporary file left
 
@@ -47,9 +47,35 @@ def test_the_first_record_wins_unless_told_otherwise(tmp_path):
 def test_the_reader_takes_only_a_json_object(tmp_path):
     for text in ("[1, 2]", "not json", ""):
         (tmp_path / "x.json").write_text(text)
-        assert errors.read_record(str(tmp_path / "x.json")) is None
-    assert errors.read_record(str(tmp_path / "missing.json")) is None
-    assert errors.record_from_json('{"type": "X"}') == {"type": "X"}
+        assert errors.read_error_record(str(tmp_path / "x.json")) is None
+    assert errors.read_error_record(str(tmp_path / "missing.json")) is None
+    assert errors.error_record_from_json('{"type": "X"}') == {"type": "X"}
+
+
+def test_the_reader_refuses_deep_nesting_and_nested_values_without_raising(tmp_path):
+    """What a child left in its error file cannot crash the supervisor that reads it: JSON nested
+    beyond the decoder's recursion, or a field that is not a scalar (or ``tail``'s list of strings),
+    is no record at all (the failure reason then comes from the child's stderr)."""
+    path = tmp_path / "error.json"
+    for text in ('{"type": "X", "message": ' + "[" * 100000 + "]" * 100000 + "}",
+                 '{"type": "X", "message": ' + "[" * 50 + "]" * 50 + "}",
+                 '{"type": "X", "message": {"nested": "object"}}',
+                 '{"type": "X", "tail": [["a"]]}'):
+        path.write_text(text)
+        assert errors.read_error_file(str(path)) is None, text[:60]
+        assert errors.error_record_from_json(text) is None, text[:60]
+    record = errors.process_record("m", host="h", rank=0, exit_code=1, failed=True, exception="X: m", tail=["X: m"])
+    assert errors.error_record_from_json(json.dumps(record)) == record
+
+
+def test_the_reader_reads_a_bounded_prefix_of_the_file(tmp_path):
+    path = tmp_path / "error.json"
+    big = {"type": "X", "message": "x" * errors.MAX_RECORD_BYTES}
+    path.write_text(json.dumps(big))
+    assert errors.read_error_file(str(path)) is None  # over the limit: not read whole, not a record
+    small = {"type": "X", "message": "x" * 1000}
+    path.write_text(json.dumps(small))
+    assert errors.read_error_file(str(path)) == small
 
 
 def test_an_unknown_field_is_refused():

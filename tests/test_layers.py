@@ -109,3 +109,14 @@ def test_the_checker_sees_an_upward_import(source):
     """The rule can fail: a storage module importing from above, at the top or in a function."""
     assert upward_imports(source, "sagemaker_training.storage.probe")
     assert not upward_imports("from . import transfer\nfrom ..core import settings\n", "sagemaker_training.storage.probe")
+
+
+def test_the_contrib_modules_import_nothing_of_the_tf1_namespace():
+    """tf1.py builds ``tf.contrib`` from contrib*.py and hands them its node classes: no import runs back
+    (the ``contrib`` <-> ``tf1`` cycle that lazy imports used to hold apart)."""
+    folder = PACKAGE / "frameworks" / "tensorflow"
+    for path in sorted(folder.glob("contrib*.py")):
+        name = _module_name(path)
+        back = [module for _, module in imported_modules(path.read_text(), name)
+                if module == "sagemaker_training.frameworks.tensorflow.tf1"]
+        assert not back, f"{path.name} imports tf1"

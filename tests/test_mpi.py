@@ -369,3 +369,36 @@ def test_a_ranks_stderr_is_read_in_bounded_memory_and_delivered_in_pieces(tmp_pa
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_the_launch_agent_reads_one_bounded_message():
+    """A launch request is one JSON line; a peer that sends more than the bound, never ends its line,
+    or sends no object is no request (the worker does not grow without end or raise)."""
+    import socket
+    import threading
+
+    from sagemaker_training.mpi import agent
+
+    def read(payload: bytes, close: bool = True):
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            def send():
+                try:
+                    theirs.sendall(payload)
+                except OSError:  # the reader stopped reading at the bound
+                    pass
+                if close:
+                    theirs.shutdown(socket.SHUT_WR)
+            sender = threading.Thread(target=send)
+            sender.start()
+            try:
+                return agent.read_message(ours)
+            finally:
+                ours.close()
+                sender.join()
+
+    assert read(b'{"op": "launch", "command": "true"}\n') == {"op": "launch", "command": "true"}
+    assert read(b"[1, 2]\n") is None
+    assert read(b"[" * 100000 + b"\n") is None
+    assert read(b'{"op": "launch"') is None  # closed before the end of its line
+    assert read(b"x" * (agent.MAX_MESSAGE_BYTES + (1 << 20)), close=False) is None  # no newline: stops at the bound

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import textwrap
 
 from local_jobs import explain, request, run_local, write_request
@@ -215,7 +216,7 @@ def test_requests_pipe_mode_cannot_serve_are_refused_before_anything_starts(tmp_
 # -- the feeder itself: the job's end releases it wherever it waits ------------------------------------
 
 
-def _feed(tmp_path, size: int):
+def _feed(tmp_path, size: int, on_error=None):
     from sagemaker_training.local.pipes import Feed
     from sagemaker_training.storage import transfer
 
@@ -223,7 +224,7 @@ def _feed(tmp_path, size: int):
     objects.mkdir()
     (objects / "blob.bin").write_bytes(os.urandom(size))
     data = tmp_path / "data"
-    feed = Feed(str(data), "training", transfer.list_files(str(objects)), transfer.read_chunks)
+    feed = Feed(str(data), "training", transfer.list_files(str(objects)), transfer.read_chunks, on_error=on_error)
     feed.prepare()
     feed.start()
     return feed, data
@@ -247,3 +248,22 @@ def test_stop_releases_a_feeder_whose_reader_holds_the_fifo_without_reading(tmp_
             rest += len(chunk)
     assert 0 < rest < (4 << 20) - 10
     assert os.listdir(data) == []
+
+
+def test_a_next_fifo_that_cannot_be_made_fails_the_feed_and_closes_its_write_end(tmp_path):
+    """Something in the way of ``training_1`` (a file the script made there) fails the feed with the
+    reason; the epoch's write end is closed all the same (its reader sees the end, no descriptor leaks)."""
+    errors = []
+    feed, data = _feed(tmp_path, 10, on_error=errors.append)
+    (data / "training_1").write_bytes(b"in the way")
+    with open(data / "training_0", "rb", buffering=0) as reader:
+        assert len(reader.read(10)) == 10  # the whole epoch
+        feed._thread.join(30)
+        assert not feed._thread.is_alive()
+        poller = select.poll()
+        poller.register(reader, select.POLLIN)
+        assert dict(poller.poll(10_000)).get(reader.fileno(), 0) & select.POLLHUP  # the write end is closed
+        assert reader.read(1) == b""
+    (reason,) = errors
+    assert reason.startswith("PlatformError: FileExistsError") and "training_0 of algo-1" in reason, reason
+    feed.stop()

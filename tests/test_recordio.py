@@ -64,6 +64,25 @@ def test_content_shorter_than_its_first_pass_is_an_error():
         list(recordio.frame(open_chunks, block=8))
 
 
+@pytest.mark.parametrize("second", [
+    b"x" * 4 + b"abcd" + b"y" * 8,  # the magic word where the first pass cut is gone
+    b"x" * 4 + M + b"y" * 8 + b"more",  # longer than the first pass
+])
+def test_content_that_changed_between_the_two_passes_is_an_error(second):
+    """The second pass must be the content the first one cut into parts, or the record would be
+    silently wrong: a magic word that moved, or content that grew, fails the framing."""
+    first = b"x" * 4 + M + b"y" * 8
+    calls = []
+
+    def open_chunks():
+        calls.append(1)
+        data = first if len(calls) == 1 else second
+        return iter([data[i:i + 8] for i in range(0, len(data), 8)])
+
+    with pytest.raises(recordio.RecordIOError, match="changed while being read"):
+        list(recordio.frame(open_chunks, block=8))
+
+
 @pytest.mark.parametrize("data, message", [
     (b"\x00" * 8, "Invalid magic number"),
     (M + b"\x05\x00\x00\x00abc", "ended inside a record"),

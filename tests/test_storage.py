@@ -455,6 +455,20 @@ def test_list_files_refuses_a_key_that_escapes_before_anything_is_written(s3, s3
                                  "written outside the channel directory; rename the object.")
 
 
+def test_a_local_directory_lists_in_the_order_s3_lists_the_same_keys(tmp_path, s3, s3_bucket):
+    """Key order (Pipe mode's feeding order, ShardedByS3Key's shares) is one order for both sources:
+    ``a-b/x`` < ``a.txt`` < ``a/y`` < ``b`` in S3, not a directory walk's files-before-subdirectories."""
+    bucket = s3_bucket()
+    names = ["a/y", "b", "a.txt", "a-b/x", "a/z/w"]
+    for name in names:
+        s3.put_object(Bucket=bucket, Key=f"data/{name}", Body=name.encode())
+        (tmp_path / "data" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / name).write_bytes(name.encode())
+    remote = [e.relative for e in storage.list_files(f"s3://{bucket}/data")]
+    assert remote == ["a-b/x", "a.txt", "a/y", "a/z/w", "b"]
+    assert [e.relative for e in storage.list_files(str(tmp_path / "data"))] == remote
+
+
 def test_list_fetch_and_store_with_progress(tmp_path, s3, s3_bucket):
     bucket = s3_bucket()
     s3.put_object(Bucket=bucket, Key="data/part/b.csv", Body=b"bb")

@@ -5,7 +5,8 @@ model_fn with tf.train.AdamOptimizer and a LoggingTensorHook under tf.app.flags/
 model saved with tf.contrib.saved_model.save_keras_model in graph and in eager mode, a
 tf.Session/tf.placeholder loop whose helper module and Python subprocess use TF 1.x too) train with
 real TensorFlow on the iris data, chosen by ``auto``, by ``SAGEMAKER_TF_API`` and by local mode's
-TrainingImage tag (1 host, and 2 hosts with parameter servers); a TF 2 script stays TF 2 (eager) under ``auto``.
+TrainingImage tag (1 host; each script on 2 hosts; 2 hosts with parameter servers); a TF 2 script stays
+TF 2 (eager) under ``auto``.
 """
 
 from __future__ import annotations
@@ -285,3 +286,32 @@ def test_tf1_parameter_server_job_on_two_hosts_through_local_mode(tmp_path, s3, 
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="ps/model/").get("Contents", [])]
     assert {"ps/model/checkpoint", "ps/model/model.ckpt-30.index",
             "ps/model/model.ckpt-30.data-00000-of-00001"} <= set(keys), keys
+
+
+# each script: its code dir's files and hyperparameters (short runs: what is checked is the API each host got)
+TWO_HOST_SCRIPTS = {
+    "iris_estimator.py": (["iris_estimator.py"], {"train_steps": 10}),
+    "keras_graph.py": (["keras_graph.py"], {"epochs": 1}),
+    "keras_eager.py": (["keras_eager.py"], {"epochs": 1}),
+    "session_loop.py": (["session_loop.py", "linear_helpers.py"], {"steps": 20}),
+}
+
+
+@pytest.mark.parametrize("script", sorted(TWO_HOST_SCRIPTS))
+def test_each_tf1_script_runs_on_two_hosts_through_local_mode_by_the_image_tag(tmp_path, script):
+    """The scripts above, unchanged, as an SDK job with the TF 1.12 script-mode image and 2 instances:
+    the tag (not auto) chooses TF 1.x on both hosts, and each host trains in the mode TF 1 gave it."""
+    files, hyperparameters = TWO_HOST_SCRIPTS[script]
+    code = {}
+    for name in files:
+        with open(_script(name), encoding="utf-8") as f:
+            code[name] = f.read()
+    job = "tag-" + script.removesuffix(".py").replace("_", "-")
+    proc, description, work = _local_job(tmp_path, job, TF1_SCRIPTMODE_IMAGE, script, code, hosts=2,
+                                         hyperparameters=hyperparameters)
+    assert proc.returncode == 0, explain(proc)
+    assert description["TrainingJobStatus"] == "Completed"
+    assert proc.stderr.count(f"TensorFlow 1.x API for {script}: SAGEMAKER_TF_API=1") == 2
+    for host in ("algo-1", "algo-2"):
+        result = _json(work / host / "output" / "data" / "result.json")
+        assert result["eager"] is (script == "keras_eager.py"), (host, result)  # tf.contrib.eager turns it on

@@ -156,3 +156,13 @@ def test_the_tables_are_tensorflow_1_only_on_the_installed_tensorflow():
             assert hasattr(v1, name), f"tf.compat.v1.{module}.{name}"
             assert not hasattr(v2, name), f"tf.{module}.{name} exists in TensorFlow {tf.__version__}"
     assert not hasattr(tf, "contrib")
+
+
+def test_auto_skips_a_module_the_parser_cannot_take(tmp_path):
+    """A generated module nested beyond the parser (RecursionError) or too big for it (MemoryError) is
+    skipped like a file with a syntax error: the scan goes on, the supervisor does not fail on it."""
+    (tmp_path / "deep.py").write_text("total = a" + " + a" * 200_000 + "\n")
+    (tmp_path / "huge.py").write_text("x = " + "-" * 100_000 + "1\n")
+    (tmp_path / "model.py").write_text("import tensorflow as tf\nsess = tf.Session()\n")
+    (tmp_path / "train.py").write_text("import deep\nimport huge\nimport model\n")
+    assert api.scan(str(tmp_path / "train.py"), str(tmp_path)) == ("model.py", 2, "tf.Session")

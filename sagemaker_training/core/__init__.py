@@ -2,7 +2,7 @@
 
 | module | concern |
 |---|---|
-| ``_record.py`` | a small stand-in for ``dataclasses`` on the supervisor's start-up path |
+| ``values.py`` | value classes (``Value``): a small stand-in for ``dataclasses`` on the supervisor's start-up path |
 | ``logs.py`` | the supervisor's logging: one format, secrets redacted, without importing ``logging`` |
 | ``settings.py`` | the one reader of the ``SAGEMAKER_*`` numeric knobs |
 | ``recordio.py`` | MXNet's RecordIO framing, written and read in bounded memory (Pipe mode's ``RecordIO`` wrapper) |

@@ -76,6 +76,9 @@ def _part_ends(blocks):
     yield offset - start, False
 
 
+_CHANGED = "the object's second read differs from its first (where its parts end): it changed while being read"
+
+
 class _Exact:
     """Exactly ``n`` bytes at a time from an iterable of chunks."""
 
@@ -93,6 +96,15 @@ class _Exact:
             piece, self._buffer = self._buffer[:n], self._buffer[n:]
             n -= len(piece)
             yield piece
+
+    def at_end(self) -> bool:
+        """Whether nothing is left (the content is no longer than what was taken)."""
+        while not self._buffer:
+            self._buffer = next(self._chunks, None)
+            if self._buffer is None:
+                self._buffer = b""
+                return True
+        return False
 
 
 def frame(open_chunks, block: int = BLOCK):
@@ -121,11 +133,12 @@ def frame(open_chunks, block: int = BLOCK):
             yield first[written:written + length]
         else:
             yield from copy.take(length)
-            if cut:
-                for _ in copy.take(4):  # the magic word itself is not written
-                    pass
+            if cut and b"".join(copy.take(4)) != MAGIC_BYTES:  # the magic word itself is not written
+                raise RecordIOError(_CHANGED)
         written += length + (4 if cut else 0)
         index += 1
+    if copy is not None and not copy.at_end():
+        raise RecordIOError(_CHANGED)
     if written % 4:
         yield bytes(4 - written % 4)
 

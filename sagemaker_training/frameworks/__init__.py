@@ -15,13 +15,13 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from ..core._record import Record
+from ..core.values import Value
 from ..errors import ClientError
 
 FRAMEWORKS = ("tensorflow", "mxnet")
 
 
-class Plan(Record):
+class Plan(Value):
     """The children of one host, and what to do once the main ones succeed.
 
     ``on_mains_done(children, stopping=...)`` runs after every main child

@@ -104,9 +104,7 @@ def install_package(code_dir: str, python: str | None = None) -> None:
 
 
 def _pip(argv, cwd: str, what: str) -> None:
-    # The supervisor's line reader, imported here: the TensorFlow children import this module for
-    # other things and import nothing of the supervision layer.
-    from ..supervision import streams  # noqa: PLC0415
+    from ..supervision import streams  # noqa: PLC0415 - the supervisor's; the TensorFlow children import this module
 
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -163,7 +161,7 @@ def defines_top_level(path: str, names) -> set:
     try:
         with open(path, "rb") as f:
             tree = ast.parse(f.read(), filename=path)
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):  # the parser's limits too
         return set()
     wanted = set(names)
     found = set()
@@ -192,7 +190,7 @@ def _python3_syntax_error(path: str) -> SyntaxError | None:
             compile(f.read(), path, "exec", dont_inherit=True)
     except SyntaxError as exc:  # TabError and IndentationError too
         return exc
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError, MemoryError):  # not Python 2: Python 3's own limits
         return None
     return None
 

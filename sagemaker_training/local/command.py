@@ -12,7 +12,7 @@ into ``sourcedir.tar.gz``, uploads it, JSON-encodes the hyperparameters.
 
 S3 is whatever the standard AWS variables point at (``AWS_ENDPOINT_URL_S3``
 ...); ``--embedded-s3`` runs an S3 server on loopback for the command's
-lifetime instead (local_s3.py), and its endpoint is handed to the job and
+lifetime instead (embedded_s3.py), and its endpoint is handed to the job and
 its hosts explicitly.
 
 A temporary work dir is removed at the end, unless an artifact did not reach

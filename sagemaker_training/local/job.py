@@ -13,7 +13,7 @@ through the platform's steps:
    stops the others, MaxRuntimeInSeconds stops them all;
 4. ``CheckpointConfig``: every host's checkpoint dir restored from its
    ``S3Uri`` before the hosts start, and uploaded while they run and at the
-   end (local_checkpoints.py);
+   end (checkpoints.py);
 5. the first host's ``model/`` packed into
    ``<S3OutputPath>/<job>/output/model.tar.gz``, ``output/data/`` into
    ``output.tar.gz`` beside it.

@@ -93,12 +93,14 @@ class Feed:
                     self._failed(exc)
                     raise _Released from None
                 finally:
-                    with self._lock:  # the next FIFO exists before a reader can see this one's end
-                        if not self._stopping:
-                            os.mkfifo(self.path(self.epoch + 1), 0o600)
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
-                    os.close(fd)
+                    try:
+                        with self._lock:  # the next FIFO exists before a reader can see this one's end
+                            if not self._stopping:
+                                os.mkfifo(self.path(self.epoch + 1), 0o600)
+                    finally:  # the write end is closed however the next FIFO fared
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(path)
+                        os.close(fd)
                 if not complete:
                     self.log(f"pipe {self.label}: the reader closed {fifo_name(self.channel, self.epoch)} after "
                              f"{sent} bytes; {fifo_name(self.channel, self.epoch + 1)} is next")

@@ -5,7 +5,7 @@ shape (what ``boto3.client("sagemaker").create_training_job(**body)`` takes,
 and what DescribeTrainingJob echoes back). :func:`validate` checks it the way
 the API does, before anything starts, and raises :class:`RequestError` with
 one line that names the field (``ResourceConfig.InstanceCount must be at
-least 1, got 0``). The flags form (local_flags.py) builds the same body, the
+least 1, got 0``). The flags form (flags.py) builds the same body, the
 way the SageMaker Python SDK's ``fit()`` does.
 
 Local mode extends the API in two places only: a channel's ``S3Uri`` and

@@ -35,6 +35,8 @@ import sys
 from . import AGENT_MODULE, rendezvous_dir, socket_path
 
 CLONE_NEWUTS = 0x04000000
+# A launch request is one JSON line: mpirun's daemon command, itself bounded by the kernel's argument limit.
+MAX_MESSAGE_BYTES = 4 << 20
 NO_NAMESPACE_EXIT = 126
 
 
@@ -92,16 +94,19 @@ def _send(conn: socket.socket, message: dict) -> None:
 
 
 def read_message(conn: socket.socket) -> dict | None:
-    """One JSON line from ``conn``, or None when it closes first."""
-    data = b""
+    """One JSON line from ``conn``, or None when it closes first or the line is longer than
+    :data:`MAX_MESSAGE_BYTES` (or is not a JSON object)."""
+    data = bytearray()
     while not data.endswith(b"\n"):
+        if len(data) > MAX_MESSAGE_BYTES:
+            return None
         piece = conn.recv(65536)
         if not piece:
             return None
         data += piece
     try:
         message = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return message if isinstance(message, dict) else None
 

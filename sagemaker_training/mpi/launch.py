@@ -26,7 +26,7 @@ import time
 
 from .. import mpi
 from ..environment import Environment
-from ..errors import record_from_json
+from ..errors import error_record_from_json
 from ..supervision import streams
 from ..supervision.failures import exception_from_stderr
 from .rank import MARKER, cause_first, exit_status, failure_text, start_forwarding
@@ -98,7 +98,7 @@ def run_mpirun(command: list) -> tuple[int, list, list]:
         for text, end_of_line in streams.pieces(child.stderr, MARKER_LINE_CHARS):
             at = -1 if in_line else text.find(MARKER)
             in_line = not end_of_line
-            record = record_from_json(text[at + len(MARKER):]) if at >= 0 and end_of_line else None
+            record = error_record_from_json(text[at + len(MARKER):]) if at >= 0 and end_of_line else None
             if record is not None:
                 failed.append(record)
                 continue

@@ -144,13 +144,13 @@ def cause_first(record: dict) -> tuple:
 
 def read_records(state: str) -> list[dict]:
     """Every rank record in ``state``, the likeliest cause first (:func:`cause_first`)."""
-    from ..errors import read_record  # noqa: PLC0415
+    from ..errors import read_error_record  # noqa: PLC0415
 
     try:
         names = sorted(os.listdir(state))
     except OSError:
         return []
-    found = [read_record(os.path.join(state, name)) for name in names
+    found = [read_error_record(os.path.join(state, name)) for name in names
              if name.startswith("rank-") and name.endswith(".json")]
     return sorted((r for r in found if r is not None), key=cause_first)
 
@@ -170,7 +170,7 @@ def start_forwarding(argv: list, environ: dict | None = None) -> tuple[subproces
 
 def main(argv: list) -> int:
     from .. import mpi  # noqa: PLC0415
-    from ..errors import process_record, write_record  # noqa: PLC0415
+    from ..errors import process_record, write_error_record  # noqa: PLC0415
     from ..supervision import streams  # noqa: PLC0415
     from ..supervision.failures import exception_from_stderr  # noqa: PLC0415
     from ..supervision.signals import name as signal_name  # noqa: PLC0415
@@ -202,7 +202,7 @@ def main(argv: list) -> int:
         os.makedirs(state, exist_ok=True)
     except OSError:
         pass
-    write_record(result, record_path(state, rank), first_wins=False)
+    write_error_record(result, record_path(state, rank), first_wins=False)
     return exit_status(result) if code else 0
 
 

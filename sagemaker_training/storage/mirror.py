@@ -2,7 +2,7 @@
 
 Two users, one logic: the legacy TensorFlow runner's ``checkpoint_path``
 mirror (frameworks/tensorflow/checkpoints.py) and the platform's
-``CheckpointConfig`` in local mode (local_checkpoints.py). Everything goes
+``CheckpointConfig`` in local mode (local/checkpoints.py). Everything goes
 through transfer.py (its URI parser, its errors, its refusal of keys that
 would land outside the directory); boto3 is imported only when the mirror
 first talks to S3.

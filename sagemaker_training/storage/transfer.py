@@ -121,8 +121,9 @@ class Entry:
 def list_files(location: str, region: str | None = None, *, what: str | None = None, client=None,
                destination: str = "its destination directory") -> list[Entry]:
     """Every file under an S3 prefix (S3's prefix sense, as a channel's
-    ``S3Prefix``) or a local path (a file, or a directory walked in sorted
-    order). Every key is checked by :func:`relative_parts` here, before
+    ``S3Prefix``) or a local path (a file, or a directory's files), in key
+    order either way (a directory's relative paths ordered as S3 orders the
+    same keys). Every key is checked by :func:`relative_parts` here, before
     anything is downloaded; folder markers are left out."""
     if is_s3(location):
         bucket, prefix = parse_s3_uri(location)
@@ -137,14 +138,13 @@ def list_files(location: str, region: str | None = None, *, what: str | None = N
     if os.path.isfile(location):
         return [Entry(location, os.path.basename(location), os.path.getsize(location))]
     entries = []
-    for root, dirs, files in os.walk(location):
-        dirs.sort()
-        for name in sorted(files):
+    for root, _, files in os.walk(location):
+        for name in files:
             path = os.path.join(root, name)
             if os.path.isfile(path):  # not a dangling link, socket or FIFO
                 entries.append(Entry(path, os.path.relpath(path, location).replace(os.sep, "/"),
                                      os.path.getsize(path)))
-    return entries
+    return sorted(entries, key=lambda entry: entry.relative)  # code points: S3's order of UTF-8 keys
 
 
 def fetch(entry: Entry, target: str, region: str | None = None, *, what: str | None = None, client=None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import signal
 
-from ..core._record import Record
+from ..core.values import Value
 from .signals import name as signal_name
 from ..errors import headline_of, lazy_pattern, one_line, short_sentence
 
@@ -33,7 +33,7 @@ _SIGNAL_HINTS = {
 }
 
 
-class ProcessFailure(Record):
+class ProcessFailure(Value):
     _fields = ("name", "pid", "exitcode", "signum", "record", "stderr_tail", "user_code", "failure_text")
 
     def __init__(self, name: str, pid: int, exitcode: int | None, signum: int | None, record: dict | None,

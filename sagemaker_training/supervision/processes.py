@@ -44,7 +44,7 @@ import time
 
 from . import orphans, signals
 from ..core import settings
-from ..core._record import Record
+from ..core.values import Value
 from .child import Child, make_error_dir, remove_error_dir
 from ..errors import Redactor
 from .failures import ProcessFailure, exception_from_stderr, signal_name  # noqa: F401 - re-exported
@@ -54,7 +54,7 @@ DEFAULT_GRACE_SECONDS = 110.0
 SCAN_SECONDS = 1.0  # how often the adopted orphans are looked for while children run
 
 
-class ProcessSpec(Record):
+class ProcessSpec(Value):
     """One child to run.
 
     ``main`` children decide the outcome; auxiliary ones serve them and are
@@ -78,7 +78,7 @@ class ProcessSpec(Record):
         self.failure_file = failure_file
 
 
-class Outcome(Record):
+class Outcome(Value):
     """How a supervised run ended. ``stopped_by``: the signal the supervisor itself received
     while training ran; ``late_signal``: one it received only after every main child had exited 0
     (while ``on_mains_done`` waited for peers): the training had succeeded, so the run did too."""

@@ -167,7 +167,7 @@ def scan(entry: str, code_dir: str) -> tuple[str, int, str] | None:
                 continue
             with open(path, "rb") as f:
                 tree = ast.parse(f.read(), filename=path)
-        except (OSError, SyntaxError, ValueError):
+        except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):  # the parser's limits too
             continue
         use = tf1_use(tree)
         if use is not None:

@@ -67,7 +67,7 @@ def _skipped(relative: str) -> bool:
 
 
 class S3Mirror(DirectoryMirror):
-    """Keeps ``uri`` (an S3 prefix) a copy of ``local_dir`` (dir_mirror.py's
+    """Keeps ``uri`` (an S3 prefix) a copy of ``local_dir`` (storage/mirror.py's
     logic): TensorFlow's half-written files are skipped, and the index file
     (``checkpoint``) is read first and uploaded last, so the bucket's index
     never names a checkpoint whose files are not there yet.

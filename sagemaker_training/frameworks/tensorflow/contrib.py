@@ -186,7 +186,7 @@ def build(root, namespace_class, lazy_class):
     return node("", {"learn": learn, "layers": layers, "framework": framework, "keras": root.keras, "data": data,
                      "distribute": distribute, "distributions": node("distributions", sources=[v1.distributions]),
                      "estimator": node("estimator", sources=[v1.estimator, v1.estimator.experimental]),
-                     "rnn": rnn, **empty, **contrib_eager.nodes(tf, node, bound)})
+                     "rnn": rnn, **empty, **contrib_eager.nodes(tf, node, bound, lazy_class)})
 
 
 def examples(namespace_class):

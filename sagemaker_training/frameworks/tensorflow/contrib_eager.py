@@ -97,10 +97,10 @@ def eager_iterator(tf, dataset):  # noqa: ARG001
     return iter(dataset)
 
 
-def nodes(tf, node, bound) -> dict:
+def nodes(tf, node, bound, lazy_class) -> dict:
     """``saved_model`` and ``eager`` for :func:`.contrib.build` (``node(path, extras)`` makes a
-    namespace, ``bound(fn)`` passes ``tf`` first)."""
-    from .tf1 import Lazy  # noqa: PLC0415
+    namespace, ``bound(fn)`` passes ``tf`` first, ``lazy_class`` is :class:`.tf1.Lazy`: like
+    :mod:`.contrib`, this module imports nothing of the namespace's)."""
 
     def walk(path):
         value = tf
@@ -113,7 +113,7 @@ def nodes(tf, node, bound) -> dict:
         "Saver": lambda var_list: EagerSaver(tf, var_list),
         "num_gpus": bound(num_gpus),
         "Iterator": bound(eager_iterator),
-        "python": Lazy(lambda eager: node("eager.python", {"tfe": eager})),  # tensorflow.contrib.eager.python.tfe
+        "python": lazy_class(lambda eager: node("eager.python", {"tfe": eager})),  # tensorflow.contrib.eager.python.tfe
     })
     saved_model = node("saved_model", {"save_keras_model": bound(save_keras_model)})
     return {"eager": node("eager", eager_extras), "saved_model": saved_model}

@@ -40,7 +40,7 @@ import sys
 import time
 
 from ...core import settings
-from ...core._record import Record
+from ...core.values import Value
 from ...errors import PlatformError, record
 
 START_ENV = "SAGEMAKER_TF_PEER_START_SECONDS"
@@ -56,7 +56,7 @@ def seconds(name: str, environ=None) -> float:
     return settings.seconds(name, DEFAULTS[name], environ)
 
 
-class Endpoint(Record):
+class Endpoint(Value):
     """One task of the cluster: ``task`` is ``"ps 1"``, ``"master"``, ``"worker 0"``;
     ``watch``: a parameter server, whose loss ends the job."""
 

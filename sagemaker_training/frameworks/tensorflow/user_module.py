@@ -9,7 +9,6 @@ calling happen only in the trainer child. Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -129,6 +128,8 @@ class InputArguments:
         if path is None:
             if not self.warned:
                 self.warned = True
+                import logging  # noqa: PLC0415 - the trainer child's; the supervisor imports this module too
+
                 logging.getLogger("sagemaker_training.tensorflow").warning(
                     "%s asks for training_dir but the job has no 'training' channel: it gets None, as in the "
                     "legacy container; channels there are: %s (name the training data channel 'training', or "

@@ -9,7 +9,9 @@ supervisor needs list their fields in ``_fields`` and get ``__repr__`` and
 from __future__ import annotations
 
 
-class Record:
+class Value:
+    """A value class: its ``_fields`` give its ``repr`` and its equality."""
+
     _fields: tuple = ()
 
     def __repr__(self) -> str:
