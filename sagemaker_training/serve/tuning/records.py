@@ -44,7 +44,7 @@ class Trial:
         self.training_job = row["training_job"]
         self.params = json.loads(row["params"])
         self.tuned = json.loads(row["tuned"])
-        self.early_stopped = bool(row["early_stopped"])
+        self.early_stopped = row["early_stopped"]  # 0, 1 (early-stopped) or 2 (interrupted: tuner.INTERRUPTED)
 
 
 def add_tuning_job(store, name: str, arn: str, region: str, request: dict, tags: list) -> bool:
@@ -109,9 +109,10 @@ def add_trial(store, tuning: str, number: int, params: dict, tuned: dict, job: t
         ])
 
 
-def mark_early_stopped(store, training_job: str) -> None:
-    store._write([("UPDATE tuning_trials SET early_stopped = 1 WHERE training_job = ?",  # noqa: SLF001
-                   (training_job,))])
+def mark(store, training_job: str, how: int = 1) -> None:
+    """The job is being stopped: early (1) or because serve is stopping (2)."""
+    store._write([("UPDATE tuning_trials SET early_stopped = ? WHERE training_job = ?",  # noqa: SLF001
+                   (how, training_job))])
 
 
 def curve(store, training_job: str, pattern, after_id: int = 0) -> tuple[list[float], int]:

@@ -35,8 +35,20 @@ def _sampler(config: dict, seed: int | None):
         return optuna.samplers.RandomSampler(seed=seed)
     if strategy == "Grid":
         grid = {r["Name"]: list(r["Values"]) for r in space.ranges_of(config)["CategoricalParameterRanges"]}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        return _grid_sampler()(grid, seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
+
+
+def _grid_sampler():
+    """Optuna's GridSampler, without its ``study.stop()`` once every combination has run (that
+    is for ``optimize()``; the tuner asks and tells, and counts the combinations itself)."""
+    import optuna  # noqa: PLC0415
+
+    class Grid(optuna.samplers.GridSampler):
+        def after_trial(self, study, trial, state, values):  # noqa: ARG002 - Optuna's signature
+            return None
+
+    return Grid
 
 
 def _pruner(config: dict):

@@ -94,7 +94,7 @@ def objective_value(store, request: dict, job) -> float | None:
 
 def retryable(job, trial) -> bool:
     """The job ended because serve stopped, not because of the job."""
-    if trial.early_stopped is INTERRUPTED or trial.early_stopped == INTERRUPTED:
+    if trial.early_stopped == INTERRUPTED:
         return job.status in ("Stopped", "Failed")
     return job.status == "Failed" and (job.state.get("FailureReason") or "").startswith(ORPHANED_REASON[:60])
 
@@ -143,8 +143,7 @@ class Tuner:
             for trial in records.trials(self.store, tuning.name):
                 job = self.store.job(trial.training_job)
                 if job and job.status not in TERMINAL and job.started:
-                    self.store._write([("UPDATE tuning_trials SET early_stopped = ? WHERE training_job = ?",  # noqa: SLF001
-                                        (INTERRUPTED, trial.training_job))])
+                    records.mark(self.store, trial.training_job, INTERRUPTED)
 
     def _loop(self) -> None:
         while True:
@@ -232,7 +231,7 @@ class Tuner:
                         else trial is not None and run.study.report(trial, curve))
                 if stop:
                     self.log(f"tuning job {tuning.name}: early-stopping {t.training_job}")
-                    records.mark_early_stopped(self.store, t.training_job)
+                    records.mark(self.store, t.training_job)
                     self.scheduler.stop(t.training_job)
 
         # 2. the jobs that ended, told to the optimiser
