@@ -307,3 +307,16 @@ def test_restart_mid_tuning_loses_no_finished_job(tmp_path):
     assert counters["Completed"] == 4  # the jobs the restart interrupted were run again, not counted
     assert len(after) == 4 + counters["Stopped"] + counters["RetryableError"]
     assert answer["ObjectiveStatusCounters"]["Succeeded"] == 4 and answer["ObjectiveStatusCounters"]["Pending"] == 0
+
+
+def test_target_objective_value_ends_the_tuning_job(sm):
+    name = "target-1"
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name, TrainingJobDefinition=definition(),
+        HyperParameterTuningJobConfig=config(
+            "Random", {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.25", "MaxValue": "0.35"}]}, 10,
+            parallel=1, TuningJobCompletionCriteria={"TargetObjectiveMetricValue": 0.5}))
+    answer = wait_tuning(sm, name)
+    assert answer["HyperParameterTuningJobStatus"] == "Completed"
+    assert answer["TrainingJobStatusCounters"]["Completed"] == 1  # every job reaches 0.34 at most
+    assert answer["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] <= 0.5

@@ -4,7 +4,7 @@
 |---|---|
 | Bayesian | ``TPESampler`` (a model-based sampler; its first trials are random) |
 | Random | ``RandomSampler`` |
-| Grid | ``GridSampler`` over every categorical combination, each once |
+| Grid | every categorical combination once, in an order of the seed (each enqueued as an Optuna trial) |
 | Hyperband | ``TPESampler`` and ``HyperbandPruner`` (``MinResource`` / ``MaxResource`` from HyperbandStrategyConfig) |
 
 A study lives in memory and is rebuilt from the stored training jobs
@@ -20,6 +20,8 @@ order: the n-th match is step n.
 
 from __future__ import annotations
 
+import itertools
+import random
 import statistics
 
 from . import space
@@ -33,22 +35,9 @@ def _sampler(config: dict, seed: int | None):
     strategy = config["Strategy"]
     if strategy == "Random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if strategy == "Grid":
-        grid = {r["Name"]: list(r["Values"]) for r in space.ranges_of(config)["CategoricalParameterRanges"]}
-        return _grid_sampler()(grid, seed=seed)
+    if strategy == "Grid":  # the combinations come from Study.ask, in the order of _grid
+        return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
-
-
-def _grid_sampler():
-    """Optuna's GridSampler, without its ``study.stop()`` once every combination has run (that
-    is for ``optimize()``; the tuner asks and tells, and counts the combinations itself)."""
-    import optuna  # noqa: PLC0415
-
-    class Grid(optuna.samplers.GridSampler):
-        def after_trial(self, study, trial, state, values):  # noqa: ARG002 - Optuna's signature
-            return None
-
-    return Grid
 
 
 def _pruner(config: dict):
@@ -59,6 +48,15 @@ def _pruner(config: dict):
     hyperband = (config.get("StrategyConfig") or {}).get("HyperbandStrategyConfig") or {}
     return optuna.pruners.HyperbandPruner(min_resource=hyperband.get("MinResource", 1),
                                           max_resource=hyperband.get("MaxResource", "auto"))
+
+
+def _grid(config: dict) -> list[dict]:
+    """Every combination of the categorical ranges, in an order of the RandomSeed (0 without one)."""
+    ranges = space.ranges_of(config)["CategoricalParameterRanges"]
+    combinations = [dict(zip([r["Name"] for r in ranges], values))
+                    for values in itertools.product(*[r["Values"] for r in ranges])]
+    random.Random(config.get("RandomSeed", 0)).shuffle(combinations)
+    return combinations
 
 
 def direction(config: dict) -> str:
@@ -82,6 +80,7 @@ class Study:
         for params, value, state, curve in finished:
             self.add(params, value, state, curve)
         self.running: dict[str, object] = {}  # training job -> its Optuna trial
+        self.grid = _grid(config) if config["Strategy"] == "Grid" else None
 
     def add(self, params: dict, value, state: str, curve=()) -> None:
         import optuna  # noqa: PLC0415
@@ -94,22 +93,26 @@ class Study:
             state, optuna.trial.TrialState.FAIL)
         if kind == optuna.trial.TrialState.COMPLETE and value is None:
             kind = optuna.trial.TrialState.FAIL
-        system_attrs = {}
-        sampler = self.study.sampler
-        if isinstance(sampler, optuna.samplers.GridSampler):  # the combination counts as tried
-            point = tuple(params[name] for name in sampler._param_names)  # noqa: SLF001
-            if point in sampler._all_grids:  # noqa: SLF001
-                system_attrs = {"grid_id": sampler._all_grids.index(point),  # noqa: SLF001
-                                "search_space": sampler._search_space}  # noqa: SLF001
         self.study.add_trial(optuna.trial.create_trial(
             params=params, distributions=self.distributions, state=kind,
             value=value if kind == optuna.trial.TrialState.COMPLETE else None,
-            intermediate_values=dict(enumerate(curve)), system_attrs=system_attrs))
+            intermediate_values=dict(enumerate(curve))))
 
     def ask(self):
-        """The next parameters: ``(params, trial)``."""
+        """The next parameters: ``(params, trial)``. Grid: the first combination of its order that
+        no trial has (a finished one, a running one, or one a parent job ran)."""
+        if self.grid is not None:
+            tried = {tuple(sorted(t.params.items())) for t in self.study.get_trials(deepcopy=False)}
+            left = [c for c in self.grid if tuple(sorted(c.items())) not in tried]
+            if left:
+                self.study.enqueue_trial(left[0])
         trial = self.study.ask(self.distributions)
         return dict(trial.params), trial
+
+    def resume(self, name: str, params: dict) -> None:
+        """A training job that had not ended when the study was rebuilt gets its trial again."""
+        self.study.enqueue_trial(params)
+        self.running[name] = self.study.ask(self.distributions)
 
     def report(self, trial, curve: list) -> bool:
         """Hyperband: report the running job's values; True when Optuna prunes it."""

@@ -194,8 +194,7 @@ class Tuner:
             if job is None or job.status in TERMINAL:
                 run.told.add(trial.training_job)
             else:
-                study.study.enqueue_trial(trial.params)
-                run.study.running[trial.training_job] = study.ask()[1]
+                study.resume(trial.training_job, trial.params)
         return run
 
     def _curve(self, run: _Run, name: str) -> list:
