@@ -2,7 +2,7 @@
 
 | Strategy | Optuna |
 |---|---|
-| Bayesian | ``TPESampler`` (a model-based sampler; its first trials are random) |
+| Bayesian | ``TPESampler``, multivariate, with a constant liar for the jobs still running (its first trials, half the budget up to 10, are random) |
 | Random | ``RandomSampler`` |
 | Grid | every categorical combination once, in an order of the seed (each enqueued as an Optuna trial) |
 | Hyperband | ``TPESampler`` and ``HyperbandPruner`` (``MinResource`` / ``MaxResource`` from HyperbandStrategyConfig) |
@@ -23,10 +23,16 @@ from __future__ import annotations
 import itertools
 import random
 import statistics
+import warnings
 
 from . import space
 
-STARTUP_TRIALS = 2  # Bayesian: random trials before TPE models the results
+
+
+def startup_trials(budget: int) -> int:
+    """Bayesian: the random trials before TPE models the results: half the budget, 2 to 10
+    (benchmarks/tuning.py: fewer let TPE settle early on a poor region)."""
+    return max(2, min(10, budget // 2))
 
 
 def _sampler(config: dict, seed: int | None):
@@ -37,7 +43,10 @@ def _sampler(config: dict, seed: int | None):
         return optuna.samplers.RandomSampler(seed=seed)
     if strategy == "Grid":  # the combinations come from Study.ask, in the order of _grid
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS)
+    with warnings.catch_warnings():  # multivariate and constant_liar are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
+                                          n_startup_trials=startup_trials(space.max_jobs(config)))
 
 
 def _pruner(config: dict):
