@@ -5,7 +5,7 @@ Each turn, for each tuning job:
 1. a running training job's intermediate objective values (its log, through
    the objective's MetricDefinitions regex) go to the early-stopping rule
    (``TrainingJobEarlyStoppingType: Auto``: the median rule) or to
-   Hyperband's pruner; a job either stops is stopped (Stopped, its
+   Hyperband's pruner; a job either of them stops is stopped (Stopped, its
    artifacts kept, marked early-stopped);
 2. each training job that ended is told to the optimiser: its final
    objective (FinalMetricDataList), or a failure when it has none;
