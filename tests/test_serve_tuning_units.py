@@ -69,6 +69,25 @@ def test_a_rebuilt_grid_study_runs_only_the_combinations_left():
                     (("a", "2"), ("b", "y"))}
 
 
+def test_hyperband_prunes_bad_curves_once_it_has_good_ones():
+    config = _config("Hyperband", 1, ContinuousParameterRanges=[{"Name": "lr", "MinValue": "0", "MaxValue": "1"}])
+    config["StrategyConfig"] = {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 9}}
+    study = strategy.Study(config, [], name="hb-1")
+    outcomes = []
+    for i in range(12):
+        _, trial = study.ask()
+        bad, curve, pruned = i % 3 == 2, [], False
+        for step in range(9):
+            curve.append(10.0 + step if bad else 1.0 / (step + 1))
+            if study.report(trial, curve):
+                pruned = True
+                break
+        study.tell(trial, curve[-1], "PRUNED" if pruned else "COMPLETE")
+        outcomes.append((bad, pruned))
+    assert not any(pruned for bad, pruned in outcomes if not bad)
+    assert [pruned for bad, pruned in outcomes if bad][-2:] == [True, True]
+
+
 def test_median_rule():
     completed = [[1.0, 0.6, 0.4], [1.2, 0.8, 0.5], [0.9, 0.5]]
     assert strategy.median_stops([5.0], completed, maximize=False)

@@ -75,7 +75,7 @@ def direction(config: dict) -> str:
 class Study:
     """One tuning job's optimiser."""
 
-    def __init__(self, config: dict, finished: list, offset: int = 0):
+    def __init__(self, config: dict, finished: list, offset: int = 0, name: str = "tuning"):
         """``finished``: ``(params, value or None, state, intermediate values)`` of the jobs that ended,
         the tuning job's and its warm-start parents' (state: COMPLETE, FAIL or PRUNED)."""
         import optuna  # noqa: PLC0415
@@ -84,7 +84,8 @@ class Study:
         self.config = config
         seed = config.get("RandomSeed")
         self.distributions = space.distributions(config)
-        self.study = optuna.create_study(direction=direction(config), sampler=_sampler(
+        # the study's name is the tuning job's: Hyperband puts a trial in its bracket by a hash of both
+        self.study = optuna.create_study(study_name=name, direction=direction(config), sampler=_sampler(
             config, None if seed is None else seed + offset), pruner=_pruner(config))
         for params, value, state, curve in finished:
             self.add(params, value, state, curve)

@@ -187,7 +187,7 @@ class Tuner:
                 finished.extend(self._finished(parent_job))
         own = self._finished(tuning)
         trials = records.trials(self.store, tuning.name)
-        study = strategy.Study(tuning.config, finished + own, offset=len(trials))
+        study = strategy.Study(tuning.config, finished + own, offset=len(trials), name=tuning.name)
         run = self.runs[tuning.name] = _Run(study, objective_pattern(tuning.request))
         for trial in trials:  # the jobs that have not ended get their Optuna trial again
             job = self.store.job(trial.training_job)
