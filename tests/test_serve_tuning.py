@@ -274,7 +274,10 @@ def test_bad_input_is_a_validation_exception(sm, case, message):
     assert not sm.list_hyper_parameter_tuning_jobs(NameContains="bad-")["HyperParameterTuningJobSummaries"]
 
 
-def test_restart_mid_tuning_loses_no_finished_job(tmp_path):
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_restart_mid_tuning_loses_no_finished_job(tmp_path, how):
+    """serve stopped (its running jobs end Stopped) or killed (they end Failed, orphaned) while a
+    tuning job runs: the restarted serve goes on with it; the interrupted jobs are run again."""
     state = str(tmp_path / "state")
     server = Server(state, "--bucket", BUCKET, "--max-running", "2", "--stop-grace", "2").start()
     name = "restart-1"
@@ -289,6 +292,9 @@ def test_restart_mid_tuning_loses_no_finished_job(tmp_path):
         wait_tuning(sm, name, until=lambda a: a["TrainingJobStatusCounters"]["Completed"] >= 1
                     and a["TrainingJobStatusCounters"]["InProgress"] >= 1)
         before = {s["TrainingJobName"]: s for s in training_jobs(sm, name) if s["TrainingJobStatus"] == "Completed"}
+        if how == "sigkill":
+            server.process.kill()
+            server.process.wait()
     finally:
         server.stop()
     server = Server(state, "--bucket", BUCKET, "--max-running", "2").start()
