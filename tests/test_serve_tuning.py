@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import os
 import tarfile
 import time
@@ -326,3 +327,39 @@ def test_target_objective_value_ends_the_tuning_job(sm):
     assert answer["HyperParameterTuningJobStatus"] == "Completed"
     assert answer["TrainingJobStatusCounters"]["Completed"] == 1  # every job reaches 0.34 at most
     assert answer["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] <= 0.5
+
+
+# TensorFlow script mode under tuning, as the TensorFlow toolkit's own tuning test script checks it:
+# the SDK's model_dir names the tuning job; each training job must get a model_dir of its own.
+TF_ENTRY = """
+    import argparse, json, os
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--model_dir")
+        parser.add_argument("--lr", type=float)
+        args, _ = parser.parse_known_args()
+        job = os.environ["TRAINING_JOB_NAME"]
+        assert json.loads(os.environ["SM_TRAINING_ENV"])["job_name"] == job
+        assert args.model_dir.endswith(f"/{job}/model"), args.model_dir
+        print(f"model_dir {args.model_dir} loss={args.lr}", flush=True)
+"""
+
+
+def test_tensorflow_script_mode_jobs_get_a_model_dir_each(server, sm):
+    code = put_code(server.client("s3"), BUCKET, key="tfcode/sourcedir.tar.gz", script=TF_ENTRY)
+    name = "tf-dirs-1"
+    body = definition()
+    body["AlgorithmSpecification"]["TrainingImage"] = \
+        "763104351884.dkr.ecr.us-west-2.amazonaws.com/tensorflow-training:2.14-cpu-py310"
+    body["StaticHyperParameters"].update({  # what SDK v2's tuner sends a TensorFlow estimator's jobs
+        "sagemaker_submit_directory": json.dumps(code), "model_dir": json.dumps(f"s3://{BUCKET}/{name}/model"),
+        "sagemaker_job_name": json.dumps(name), "sagemaker_region": json.dumps("us-east-1"),
+        "sagemaker_estimator_class_name": json.dumps("TensorFlow"),
+        "sagemaker_estimator_module": json.dumps("sagemaker.tensorflow.estimator")})
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name, TrainingJobDefinition=body,
+        HyperParameterTuningJobConfig=config("Random", categorical(lr=["0.1", "0.2"]), 2))
+    answer = wait_tuning(sm, name)
+    assert answer["TrainingJobStatusCounters"]["Completed"] == 2, answer.get("FailureReason")
+    assert answer["ObjectiveStatusCounters"]["Succeeded"] == 2
