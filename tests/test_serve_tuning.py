@@ -179,6 +179,11 @@ def test_listing_sorts_filters_and_pages(sm, grid_job):
     first = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name, MaxResults=4)
     assert len(first["TrainingJobSummaries"]) == 4 and first["NextToken"]
     assert training_jobs(sm, name, StatusEquals="Failed") == []
+    for call in (sm.describe_hyper_parameter_tuning_job, sm.stop_hyper_parameter_tuning_job,
+                 sm.list_training_jobs_for_hyper_parameter_tuning_job):
+        with pytest.raises(ClientError) as unknown:
+            call(HyperParameterTuningJobName="no-such-tuning")
+        assert unknown.value.response["Error"]["Code"] == "ResourceNotFound"
     tunings = sm.list_hyper_parameter_tuning_jobs(NameContains="grid")["HyperParameterTuningJobSummaries"]
     assert [(t["HyperParameterTuningJobName"], t["Strategy"], t["HyperParameterTuningJobStatus"]) for t in tunings] \
         == [(name, "Grid", "Completed")]

@@ -16,7 +16,7 @@ import json
 
 from ...local.request import RequestError, validate as validate_request
 from .. import protocol
-from ..sagemaker import NOT_FOUND, _offset
+from ..sagemaker import _offset
 from ..store import TERMINAL
 from . import records, space, tuner as tuner_module
 
@@ -38,10 +38,11 @@ class TuningOperations:
     def __init__(self, store, tuner):
         self.store, self.tuner = store, tuner
 
-    def _tuning(self, name: str, missing=None):
+    def _tuning(self, name: str):
+        """The stored tuning job, or AWS's answer for an unknown one."""
         tuning = records.tuning_job(self.store, name)
         if tuning is None:
-            raise missing or protocol.validation_error(NOT_FOUND)
+            raise protocol.ApiError("ResourceNotFound", f"Amazon SageMaker can't find a tuning job named {name}.")
         return tuning
 
     # -- summaries --------------------------------------------------------------------
@@ -183,9 +184,7 @@ class TuningOperations:
         return _page(summaries, params, "HyperParameterTuningJobSummaries")
 
     def op_ListTrainingJobsForHyperParameterTuningJob(self, params: dict, region: str) -> dict:  # noqa: N802
-        tuning = self._tuning(params["HyperParameterTuningJobName"],
-                              protocol.ApiError("ResourceNotFound", f"Amazon SageMaker can't find a tuning job "
-                                                                    f"named {params['HyperParameterTuningJobName']}"))
+        tuning = self._tuning(params["HyperParameterTuningJobName"])
         summaries = [s for _, _, s in self._summaries(tuning)
                      if not params.get("StatusEquals") or s["TrainingJobStatus"] == params["StatusEquals"]]
         descending = params.get("SortOrder", "Descending") == "Descending"
@@ -203,8 +202,7 @@ class TuningOperations:
 
     def op_StopHyperParameterTuningJob(self, params: dict, region: str) -> dict:  # noqa: N802
         name = params["HyperParameterTuningJobName"]
-        tuning = self._tuning(name, protocol.ApiError("ResourceNotFound", f"Amazon SageMaker can't find a tuning "
-                                                                          f"job named {name}"))
+        tuning = self._tuning(name)
         if tuning.status != "InProgress":
             raise protocol.validation_error(f"The request was rejected because the tuning job is in status "
                                             f"{tuning.status}.")

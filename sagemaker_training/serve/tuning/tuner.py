@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 import threading
 import time
 
@@ -282,11 +283,17 @@ class Tuner:
     def _launch(self, tuning, run: _Run, number: int) -> None:
         params, trial = run.study.ask()
         tuned = space.encoded(tuning.config, params)
-        name = training_job_name(tuning.name, number, tuned)
-        request = training_request(tuning.request, name, tuned)
-        arn = training_job_arn(tuning.region, request["RoleArn"], name)
-        records.add_trial(self.store, tuning.name, number, params, tuned,
-                          (name, arn, tuning.region, request, describe.initial_state(self.scheduler.queue_message())))
+        for attempt in range(4):  # a training job of that name made by someone else: another hash
+            name = training_job_name(tuning.name, number, {**tuned, "": attempt} if attempt else tuned)
+            request = training_request(tuning.request, name, tuned)
+            arn = training_job_arn(tuning.region, request["RoleArn"], name)
+            try:
+                records.add_trial(self.store, tuning.name, number, params, tuned, (
+                    name, arn, tuning.region, request, describe.initial_state(self.scheduler.queue_message())))
+                break
+            except sqlite3.IntegrityError:
+                if attempt == 3:
+                    raise
         run.study.running[name] = trial
         self.scheduler.wake()
 
