@@ -6,6 +6,7 @@
 | ``strategy.py`` | the search strategies (Bayesian, Random, Grid, Hyperband) and early stopping on Optuna; a study rebuilt from stored jobs |
 | ``tuner.py`` | the loop: each InProgress tuning job's next training jobs, their objectives, stopping, the end |
 | ``operations.py`` | the SageMaker operations (Create/Describe/List/Stop, the training jobs of a tuning job) |
+| ``records.py`` | the tuning job's rows in serve's store (``tuning_jobs``, ``tuning_trials``), an objective's values from a job's log |
 
 Each training job of a tuning job is an ordinary serve training job (the
 queue, ``--max-running``, logs, DescribeTrainingJob); the tuning job's own
