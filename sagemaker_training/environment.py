@@ -221,7 +221,9 @@ class Environment:
 
     @property
     def job_name(self) -> str | None:
-        return self.setting(params.JOB_NAME) or self._environ.get("TRAINING_JOB_NAME")
+        # the platform sets TRAINING_JOB_NAME per job; the hyperparameter may name something else
+        # (under a tuning job the SDK sends the tuning job's name there), so the job's own name wins
+        return self._environ.get("TRAINING_JOB_NAME") or self.setting(params.JOB_NAME)
 
     @property
     def region(self) -> str | None:

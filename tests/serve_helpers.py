@@ -31,7 +31,7 @@ CACHE = os.path.join(os.path.expanduser("~"), ".cache", "sagemaker-training-test
 SDKS = {  # name -> pip requirements
     "sdk-v1": ["sagemaker==1.72.1", "protobuf<3.21"],
     "sdk-v1-local": ["sagemaker==1.72.1", "protobuf<3.21", "PyYAML>=5.3"],  # local mode (tests/test_docker_sdk.py)
-    "sdk-v2": ["sagemaker>=2.200,<3"],
+    "sdk-v2": ["sagemaker>=2.200,<3", "pandas"],  # pandas: the tuner's analytics().dataframe()
     "awscli": ["awscli>=1.40"],  # the AWS CLI (v1: on PyPI), as a client of its own
 }
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -153,6 +153,22 @@ def test_script_mode_tuning_job_model_dir(tmp_path):
     assert tf_runner.tuning_model_dir({"model_dir": "s3://b/p"}, "j") is None
 
 
+def test_tuning_job_model_dir_is_per_training_job(tmp_path):
+    """What SDK 1.72.1's HyperparameterTuner really sends a TF script-mode job: ``model_dir`` and
+    ``sagemaker_job_name`` name the *tuning* job; TRAINING_JOB_NAME (set by the platform and by
+    serve per training job) is the job's own name, and wins: every job gets its own model_dir."""
+    hps = {"model_dir": "s3://bucket/tune-7/model", "sagemaker_job_name": "tune-7", "sagemaker_program": "train.py",
+           "sagemaker_region": "us-west-2", "sagemaker_container_log_level": 20,
+           "sagemaker_estimator_class_name": "TensorFlow", "sagemaker_estimator_module": "sagemaker.tensorflow.estimator"}
+    tuned = {"_tuning_objective_metric": "loss", "learning_rate": "0.0123"}  # the platform's: plain strings
+    base = write_base_dir(tmp_path, {**sdk_encode(hps), **tuned}, program="train.py", code={"train.py": SCRIPT})
+    env = Environment(base, {"TRAINING_JOB_NAME": "tune-7-002-1a2b3c4d"})
+    assert env.job_name == "tune-7-002-1a2b3c4d"
+    [spec] = tf_runner.plan(Job(env=env, addresses={})).specs
+    assert spec.argv[spec.argv.index("--model_dir") + 1] == "s3://bucket/tune-7/model/tune-7-002-1a2b3c4d/model"
+    assert json.loads(spec.env["SM_TRAINING_ENV"])["job_name"] == "tune-7-002-1a2b3c4d"
+
+
 def test_script_mode_tuning_job_model_dir_under_mpi(tmp_path):
     import shutil
 

@@ -1,8 +1,8 @@
 """``sagemaker-training serve``: a local control plane for the real SageMaker SDKs.
 
 One HTTP server on loopback answers what the SageMaker Python SDK (v1 and v2),
-boto3 and the AWS CLI call for training jobs, so that their code runs
-unchanged with ``AWS_ENDPOINT_URL`` pointing at it. Each concern has its
+boto3 and the AWS CLI call for training jobs and hyperparameter tuning jobs,
+so that their code runs unchanged with ``AWS_ENDPOINT_URL`` pointing at it. Each concern has its
 module:
 
 | module | concern |
@@ -18,4 +18,5 @@ module:
 | ``scheduler.py`` | the queue (``--max-running``), the job processes, stopping |
 | ``worker.py`` | one job's process: local mode's job, its events on a pipe |
 | ``s3.py`` | the embedded S3 (SeaweedFS, persisting under the state dir) and the proxy to it |
+| ``tuning/`` | hyperparameter tuning jobs: their operations, the tuner loop, the strategies on Optuna (its ``__init__.py``) |
 """

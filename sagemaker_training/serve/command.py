@@ -78,6 +78,8 @@ def serve(args) -> int:
     from . import cloudwatch, routes, s3, sagemaker  # noqa: PLC0415 - botocore and sqlite only when serving
     from .scheduler import Scheduler  # noqa: PLC0415
     from .store import Store  # noqa: PLC0415
+    from .tuning.operations import TuningOperations  # noqa: PLC0415
+    from .tuning.tuner import Tuner  # noqa: PLC0415
 
     region = params.region_from(os.environ, args.region)
     state_dir = os.path.abspath(os.path.expanduser(args.state_dir or default_state_dir()))
@@ -113,7 +115,9 @@ def serve(args) -> int:
         if orphans:
             log(f"{len(orphans)} job(s) were running when the server stopped and are now Failed: "
                 f"{', '.join(orphans)}")
-        app = routes.App(sagemaker.SageMaker(store, scheduler), cloudwatch.Logs(store), endpoint, region,
+        tuner = Tuner(store, scheduler, log)
+        app = routes.App(sagemaker.SageMaker(store, scheduler, TuningOperations(store, tuner)), cloudwatch.Logs(store),
+                         endpoint, region,
                          verbose=args.verbose, s3_embedded=embedded is not None)
         try:
             server = routes.make_server(args.host, args.port, app)
@@ -123,6 +127,7 @@ def serve(args) -> int:
         host, port = server.server_address[:2]
         url = f"http://{host}:{port}"
         scheduler.start()
+        tuner.start()
         for line in _exports(url, region, state_dir, args.s3_endpoint):
             print(line)
         print(f"ready {url}", flush=True)
@@ -135,6 +140,7 @@ def serve(args) -> int:
             signal.signal(signum, on_signal)
         server.serve_forever(poll_interval=0.5)
         log("stopping: the running jobs are stopped")
+        tuner.shutdown()
         scheduler.shutdown(timeout=args.stop_grace + 30)
         server.server_close()
     finally:

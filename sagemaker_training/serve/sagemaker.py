@@ -28,17 +28,19 @@ def _arn(region: str, request: dict) -> str:
 
 
 class SageMaker:
-    def __init__(self, store, scheduler):
+    def __init__(self, store, scheduler, tuning=None):
         self.store = store
         self.scheduler = scheduler
+        self.tuning = tuning  # the tuning jobs' operations (tuning/operations.py)
 
     def call(self, operation: str, params: dict, region: str) -> dict:
-        handler = getattr(self, f"op_{operation}", None)
+        handler = getattr(self, f"op_{operation}", None) or getattr(self.tuning, f"op_{operation}", None)
         protocol.validate("sagemaker", operation, params)
         if handler is None:
             raise protocol.ApiError("UnknownOperationException",
                                     f"sagemaker-training serve does not implement SageMaker.{operation}: it "
-                                    "serves training jobs (Create/Describe/List/StopTrainingJob, tags).")
+                                    "serves training jobs (Create/Describe/List/StopTrainingJob, tags) and "
+                                    "hyperparameter tuning jobs.")
         return handler(params, region)
 
     def _job(self, name: str, missing=None):

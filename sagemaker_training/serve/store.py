@@ -3,7 +3,8 @@
 Tables: ``jobs`` (the request as sent, the job's state as its process last
 reported it, the queue order), ``log_events`` (every line of every host, in
 order, per stream), ``log_streams``, ``metrics`` (the last value of each
-MetricDefinitions metric) and ``tags``. Every change is one transaction, so a
+MetricDefinitions metric) and ``tags``; ``tuning_jobs`` and ``tuning_trials``
+(a tuning job and its training jobs' chosen values: tuning/records.py). Every change is one transaction, so a
 server killed at any moment leaves whole records; :meth:`Store.recover` then
 turns the jobs that were running into Failed ones that say why.
 
@@ -60,6 +61,28 @@ CREATE TABLE IF NOT EXISTS tags (
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (arn, key)
+);
+CREATE TABLE IF NOT EXISTS tuning_jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    arn TEXT NOT NULL,
+    region TEXT NOT NULL,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    modified REAL NOT NULL,
+    ended REAL,
+    failure TEXT,
+    stop_requested REAL
+);
+CREATE TABLE IF NOT EXISTS tuning_trials (
+    tuning_job TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    training_job TEXT NOT NULL UNIQUE,
+    params TEXT NOT NULL,
+    tuned TEXT NOT NULL,
+    early_stopped INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tuning_job, number)
 );
 """
 
