@@ -57,9 +57,24 @@ def _write_tar(path, members, mode="w:gz") -> str:
     return str(path)
 
 
+@pytest.fixture(params=["pep706", "python-3.11.2"])
+def work(request, tmp_path, monkeypatch):
+    """tmp/in (archives), tmp/work/code (an existing code dir with old content). Each test runs
+    twice: on this Python, and as on Debian bookworm's Python 3.11.2 (the images'), which has no
+    extraction filters (PEP 706) and no ``TarInfo.replace``."""
+    if request.param == "python-3.11.2":
+        monkeypatch.delattr(tarfile, "data_filter")
+        monkeypatch.delattr(tarfile.TarInfo, "replace")
+    return _make_work(tmp_path)
+
+
 @pytest.fixture
-def work(tmp_path):
-    """tmp/in (archives), tmp/work/code (an existing code dir with old content)."""
+def plain_work(tmp_path):
+    """``work`` on this Python only."""
+    return _make_work(tmp_path)
+
+
+def _make_work(tmp_path):
     (tmp_path / "in").mkdir()
     code = tmp_path / "work" / "code"
     code.mkdir(parents=True)
@@ -495,7 +510,7 @@ def test_path_too_long_below_a_long_destination_says_so(tmp_path):
     assert not dest.exists() or not os.listdir(dest)
 
 
-def test_extraction_is_tarfiles_own_under_the_data_filter_and_the_policy(work, monkeypatch):
+def test_extraction_is_tarfiles_own_under_the_data_filter_and_the_policy(plain_work, monkeypatch):
     """Every member goes through tarfile.data_filter (PEP 706) after the project's policy; the
     policy's refusal comes first, with its own message."""
     seen = []
@@ -506,12 +521,12 @@ def test_extraction_is_tarfiles_own_under_the_data_filter_and_the_policy(work, m
         return real(member, dest)
 
     monkeypatch.setattr(tarfile, "data_filter", spy)
-    archive = _write_tar(work / "in" / "s.tar.gz", [_dir("lib"), _file("lib/util.py", b"u"), _file("train.py")])
-    archives.extract_tarball(archive, str(work / "work" / "code"))
+    archive = _write_tar(plain_work / "in" / "s.tar.gz", [_dir("lib"), _file("lib/util.py", b"u"), _file("train.py")])
+    archives.extract_tarball(archive, str(plain_work / "work" / "code"))
     assert seen == ["lib", "lib/util.py", "train.py"]
-    assert (work / "work" / "code" / "lib" / "util.py").read_bytes() == b"u"
+    assert (plain_work / "work" / "code" / "lib" / "util.py").read_bytes() == b"u"
     seen.clear()
-    bad = _write_tar(work / "in" / "bad.tar.gz", [_file("train.py"), _entry("hard", tarfile.LNKTYPE, "train.py")])
+    bad = _write_tar(plain_work / "in" / "bad.tar.gz", [_file("train.py"), _entry("hard", tarfile.LNKTYPE, "train.py")])
     with pytest.raises(ClientError, match="member 'hard' is a hard link"):
-        archives.extract_tarball(bad, str(work / "work" / "code"))
+        archives.extract_tarball(bad, str(plain_work / "work" / "code"))
     assert seen == []  # the policy refused it while checking every header, before anything was extracted

@@ -3,7 +3,11 @@
 ``extract_tarball`` unpacks an archive the user handed us (the SDK's
 ``sourcedir.tar.gz``) with ``tarfile``'s own extraction (PEP 706's ``data``
 filter, Python 3.11.4 and later) under the project's policy on top of it
-(:mod:`.policy`):
+(:mod:`.policy`). A Python without PEP 706 (Debian bookworm's 3.11.2, the
+images' Python) gets the same result: the policy already refuses everything
+the ``data`` filter does, and the filter's remaining part (owners dropped,
+modes below) is applied to a copy of each member before ``tarfile`` extracts
+it:
 
 * allowed: regular files, directories, and symbolic links whose target stays
   inside the destination (relative, no way out through ``..`` or through
@@ -33,16 +37,16 @@ packs ``model.tar.gz``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import io
 import os
 import stat
-import sys
 import tarfile
 import tempfile
 import zlib
 
-from ..errors import ClientError, ToolkitError
+from ..errors import ClientError
 from .staging import staged_directory
 from .policy import Policy, Refused, max_code_bytes, shown_name
 
@@ -159,7 +163,7 @@ class _Filter:
         location = self.policy.check(member)
         if location is None:
             return None  # "./": the destination itself
-        filtered = tarfile.data_filter(member, dest)
+        filtered = _data_filter(member, dest)
         root = os.path.realpath(dest)
         path = os.path.join(root, *location)
         if not _inside(os.path.realpath(os.path.dirname(path)), root):  # the policy resolved it; the tree agrees
@@ -169,10 +173,37 @@ class _Filter:
         elif os.path.isdir(path) and not member.isdir():
             raise Refused(member.name, "replaces a directory of the same name")
         if member.isdir():
-            return filtered.replace(mode=_dir_mode(member.mode), deep=False)
+            return _with(filtered, mode=_dir_mode(member.mode))
         if member.isreg():
-            return filtered.replace(mode=_file_mode(member.mode), deep=False)
+            return _with(filtered, mode=_file_mode(member.mode))
         return filtered
+
+
+def _data_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """PEP 706's ``data`` filter where this Python has it. Without it (before 3.11.4), what the
+    policy has not already refused is its last part: no owner is applied (this process's own ids,
+    so that ``tarfile``'s chown as root changes nothing)."""
+    data_filter = getattr(tarfile, "data_filter", None)
+    if data_filter is not None:
+        return data_filter(member, dest)
+    return _with(member, uid=os.geteuid(), gid=os.getegid(), uname="", gname="")
+
+
+def _with(member: tarfile.TarInfo, **changes) -> tarfile.TarInfo:
+    """A copy of ``member`` with ``changes`` (``TarInfo.replace`` where it exists)."""
+    if hasattr(member, "replace"):
+        return member.replace(**changes, deep=False)
+    changed = copy.copy(member)
+    for name, value in changes.items():
+        setattr(changed, name, value)
+    return changed
+
+
+def _filtered(tar: tarfile.TarFile, extraction_filter, root: str):
+    for member in tar:  # one at a time, each just before tarfile extracts it
+        filtered = extraction_filter(member, root)
+        if filtered is not None:
+            yield filtered
 
 
 def extract_tarball(archive_path: str, dest_dir: str, *, display_name: str | None = None) -> None:
@@ -183,9 +214,6 @@ def extract_tarball(archive_path: str, dest_dir: str, *, display_name: str | Non
     a downloaded temporary file); the path itself by default.
     """
     label = display_name or archive_path
-    if not hasattr(tarfile, "data_filter"):
-        raise ToolkitError(f"cannot extract {label}: this Python ({sys.version.split()[0]}) has no tarfile extraction "
-                           "filters (PEP 706, Python 3.11.4 and later); the image needs a newer Python 3.11.")
     max_bytes = max_code_bytes()
     _validate(archive_path, label, max_bytes)
     with staged_directory(dest_dir) as staged:
@@ -195,7 +223,10 @@ def extract_tarball(archive_path: str, dest_dir: str, *, display_name: str | Non
             try:
                 # members read one by one (the archive is a stream); directories' modes and times
                 # are set last, deepest first, so that a read-only one does not stop its own files
-                tar.extractall(root, filter=extraction_filter)
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(root, filter=extraction_filter)
+                else:  # no ``filter`` argument: the same filter over the members it extracts
+                    tar.extractall(root, members=_filtered(tar, extraction_filter, root))
             except Refused as refusal:
                 raise _refused(label, refusal) from None
             except tarfile.FilterError as exc:  # data_filter's refusal, where the policy had none
