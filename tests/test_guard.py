@@ -135,13 +135,20 @@ def _spawned(program, environ, cwd=None) -> tuple:
     return os.waitstatus_to_exitcode(status), stdout.decode(), stderr.decode()
 
 
-def test_spawn_runs_the_program_in_its_directory_in_a_session_of_its_own(way, tmp_path):
-    """The supervisor's way (posix_spawn): the directory is entered by the guard, PWD is the one given."""
+@pytest.mark.parametrize("oldpwd", [None, "", "/an/old/pwd"])
+def test_spawn_runs_the_program_in_its_directory_in_a_session_of_its_own(way, tmp_path, oldpwd):
+    """The supervisor's way (posix_spawn): the directory is entered by the guard, and the environment is
+    still the one given exactly (PWD, and OLDPWD, which the shell's cd sets, put back or unset)."""
     environ = {"PATH": os.environ["PATH"], "PWD": "/given"}
-    probe = "import os; print(os.getcwd(), os.environ.get('PWD'), os.getsid(0) == os.getpid())"
+    if oldpwd is not None:
+        environ["OLDPWD"] = oldpwd
+    probe = ("import json, os; env = dict(os.environ); env.pop('LC_CTYPE', None)\n"
+             "print(os.getcwd(), os.getsid(0) == os.getpid(), json.dumps(env), sep='\\n')")
     code, out, _ = _spawned([sys.executable, "-c", probe], environ, cwd=str(tmp_path))
     assert code == 0
-    assert out.split() == [os.path.realpath(tmp_path), "/given", "True"]
+    cwd, own_session, seen = out.splitlines()
+    assert (cwd, own_session) == (os.path.realpath(tmp_path), "True")
+    assert json.loads(seen) == environ
 
 
 def test_spawn_refuses_a_missing_directory_as_popen_does(way, tmp_path):

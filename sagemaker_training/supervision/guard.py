@@ -49,10 +49,13 @@ GONE_CODE = 137  # as if the signal had come
 _SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv")
 _SHELL = "/bin/sh"
 # $1: the parent's pid; $2 $3: the Python fallback (interpreter, this file); $4: "-" or "=" and the
-# PWD the program gets (the shell would set its own); $5: the directory to run it in ("" for this one);
-# then the program. A directory it cannot enter hands over to the fallback, which says why.
-_SCRIPT = ('p=$1 py=$2 g=$3 w=$4 d=$5; shift 5; [ -z "$d" ] || cd -P -- "$d" 2>/dev/null || '
-           'exec "$py" -I -S "$g" "$p" "$d" "$@"; case $w in -) unset PWD;; *) export PWD="${w#=}";; esac; '
+# PWD the program gets (the shell would set its own); $5: the directory to run it in ("" for this one;
+# the OLDPWD that cd sets is put back); then the program. A directory it cannot enter hands over to
+# the fallback, which says why.
+_SCRIPT = ('p=$1 py=$2 g=$3 w=$4 d=$5; shift 5; if [ -n "$d" ]; then o=${OLDPWD+=}${OLDPWD-}; '
+           'cd -P -- "$d" 2>/dev/null || exec "$py" -I -S "$g" "$p" "$d" "$@"; '
+           'case $o in "") unset OLDPWD;; *) export OLDPWD="${o#=}";; esac; fi; '
+           'case $w in -) unset PWD;; *) export PWD="${w#=}";; esac; '
            '[ "$PPID" = "$p" ] || { echo "sagemaker_training: the process that started $1 ($p) is gone; not '
            'starting it" >&2; exit 137; }; trap \'exec "$py" -I -S "$g" "$p" "" "$@"\' EXIT; exec "$@"')
 _setpriv: list = []  # [path or None], found once per process
