@@ -71,6 +71,7 @@ class Child:
         self.threads = [streams.start(open(pipes[0][0], "rb", buffering=0), out, prefix, redactor),
                         streams.start(open(pipes[1][0], "rb", buffering=0), err, prefix, redactor, self.tail)]
         self.returncode = None
+        self.stopped_with: int | None = None  # the signal a stop of the supervisor sent it
 
     @property
     def name(self) -> str:
