@@ -1,24 +1,37 @@
 """Startup cost of ``train``: what the supervisor adds to a trivial script-mode job.
 
-    python benchmarks/startup.py [--rounds 15] [--compare-toolkit] [--check]
+    python benchmarks/startup.py [--rounds 15] [--code-in-place] [--rerun]
+                                 [--baseline-python OTHER_VENV/bin/python] [--compare-toolkit] [--check]
 
-Measures, in one run and interleaved round by round:
+Run it with the interpreter of a clean install (``pip install .`` into a fresh
+virtual environment, as a container has it): an editable install adds a .pth
+finder to every interpreter start, and the script says so when it sees one.
+
+Measures, in one run and interleaved round by round (the order turns each round):
 
 * the median wall time of ``train`` on a script-mode job whose code is given
-  as a local directory (``sagemaker_submit_directory``), the user script being
-  trivial;
-* the median wall time of the same script run directly with ``python``;
+  as a local directory (``sagemaker_submit_directory``; ``--code-in-place``:
+  already in ``<base>/code``), the user script being trivial, each round in the
+  job dir as a container's only run finds it (no earlier report, no code dir
+  yet; reset between runs, untimed; ``--rerun`` keeps the last round's);
+* the median wall time of the same script run directly with ``python`` (the same
+  interpreter, the same flags, the same environment less the job's variables);
 * their difference: the supervisor's overhead (goal: <= 30 ms; it was about 55 ms while
   every child started through a second Python interpreter, the exec guard's old form), and
   their ratio, which a loaded machine distorts less than the difference;
+* the same for CPU time (user + system of the whole process tree): on a
+  shared machine the wall times grow with the other work's load, the CPU times
+  much less, so compare installs by the CPU column there;
 * the supervisor's own peak RSS (goal: <= 30 MiB): the ``VmHWM`` of the
   ``train`` process alone, read from /proc while it runs (VmHWM is the
   process's high-water mark, so the last reading before it exits is its
   peak; the user process is a separate process and is not counted).
 
-``--compare-toolkit`` installs PyPI's ``sagemaker-training`` into a throwaway
-virtual environment and measures its ``train`` on the same job, for reference.
-``--check`` exits 1 when a goal is missed.
+``--baseline-python`` measures another install's ``train`` (the previous
+commit's, say) in the same rounds, against the same bare-script runs: a
+before/after from one run. ``--compare-toolkit`` installs PyPI's
+``sagemaker-training`` into a throwaway virtual environment and measures its
+``train`` on the same job, for reference. ``--check`` exits 1 when a goal is missed.
 """
 
 from __future__ import annotations
@@ -195,8 +208,8 @@ def editable(python: str) -> bool:
              "text = m.distribution('sagemaker_training').read_text('direct_url.json') or '{}'\n"
              "print(json.loads(text).get('dir_info', {}).get('editable', False))")
     try:
-        out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60,
-                             env=clean_env("/nonexistent")).stdout
+        out = subprocess.run([python, "-I", "-c", probe], capture_output=True, text=True, timeout=60, cwd="/",
+                             env=clean_env("/nonexistent")).stdout  # -I, /: not a checkout's own metadata
     except (OSError, subprocess.SubprocessError):
         return False
     return out.strip() == "True"
