@@ -68,8 +68,8 @@ def test_user_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path):
 def test_sigint_is_forwarded_too(tmp_path):
     base = job_with_script(tmp_path, """
         import os, time
-        open(os.path.join(os.environ["SM_MODEL_DIR"], "ready"), "w").close()
-        try:
+        try:  # ready inside the try: a SIGINT right after it is still the handler's
+            open(os.path.join(os.environ["SM_MODEL_DIR"], "ready"), "w").close()
             while True:
                 time.sleep(0.1)
         except KeyboardInterrupt:
