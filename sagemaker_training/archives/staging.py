@@ -44,7 +44,13 @@ def mount_points() -> set:
             fields = [line.split() for line in f.read().splitlines()]
     except OSError:
         return set()
-    return {_OCTAL_ESCAPE().sub(lambda m: chr(int(m.group(1), 8)), parts[4]) for parts in fields if len(parts) > 4}
+    return {_unescape(parts[4]) for parts in fields if len(parts) > 4}
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo path: ``\\040`` and the like (space, tab, newline, backslash) back to characters;
+    the pattern is compiled only for a path that has one."""
+    return _OCTAL_ESCAPE().sub(lambda m: chr(int(m.group(1), 8)), field) if "\\" in field else field
 
 
 def _discard(path: str) -> None:
