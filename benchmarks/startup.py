@@ -1,24 +1,37 @@
 """Startup cost of ``train``: what the supervisor adds to a trivial script-mode job.
 
-    python benchmarks/startup.py [--rounds 15] [--compare-toolkit] [--check]
+    python benchmarks/startup.py [--rounds 15] [--code-in-place] [--rerun]
+                                 [--baseline-python OTHER_VENV/bin/python] [--compare-toolkit] [--check]
 
-Measures, in one run and interleaved round by round:
+Run it with the interpreter of a clean install (``pip install .`` into a fresh
+virtual environment, as a container has it): an editable install adds a .pth
+finder to every interpreter start, and the script says so when it sees one.
+
+Measures, in one run and interleaved round by round (the order turns each round):
 
 * the median wall time of ``train`` on a script-mode job whose code is given
-  as a local directory (``sagemaker_submit_directory``), the user script being
-  trivial;
-* the median wall time of the same script run directly with ``python``;
+  as a local directory (``sagemaker_submit_directory``; ``--code-in-place``:
+  already in ``<base>/code``), the user script being trivial, each round in the
+  job dir as a container's only run finds it (no earlier report, no code dir
+  yet; reset between runs, untimed; ``--rerun`` keeps the last round's);
+* the median wall time of the same script run directly with ``python`` (the same
+  interpreter, the same flags, the same environment less the job's variables);
 * their difference: the supervisor's overhead (goal: <= 30 ms; it was about 55 ms while
   every child started through a second Python interpreter, the exec guard's old form), and
   their ratio, which a loaded machine distorts less than the difference;
+* the same for CPU time (user + system of the whole process tree): on a
+  shared machine the wall times grow with the other work's load, the CPU times
+  much less, so compare installs by the CPU column there;
 * the supervisor's own peak RSS (goal: <= 30 MiB): the ``VmHWM`` of the
   ``train`` process alone, read from /proc while it runs (VmHWM is the
   process's high-water mark, so the last reading before it exits is its
   peak; the user process is a separate process and is not counted).
 
-``--compare-toolkit`` installs PyPI's ``sagemaker-training`` into a throwaway
-virtual environment and measures its ``train`` on the same job, for reference.
-``--check`` exits 1 when a goal is missed.
+``--baseline-python`` measures another install's ``train`` (the previous
+commit's, say) in the same rounds, against the same bare-script runs: a
+before/after from one run. ``--compare-toolkit`` installs PyPI's
+``sagemaker-training`` into a throwaway virtual environment and measures its
+``train`` on the same job, for reference. ``--check`` exits 1 when a goal is missed.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,21 +89,42 @@ def write_job(root: str, source_dir: str, code_in_place: bool, host: str = "algo
     return base
 
 
+def fresh_job(base_dir: str, code_in_place: bool) -> None:
+    """The job dir as a container's first run finds it: no report of an earlier run (which ``train``
+    would clear first), and, where the code comes from a submit directory, no code dir yet (which
+    it would replace). Done between timed runs, not timed."""
+    for name in ("success", "failure"):
+        path = os.path.join(base_dir, "output", name)
+        if os.path.lexists(path):
+            os.remove(path)
+    if not code_in_place:
+        shutil.rmtree(os.path.join(base_dir, "code"), ignore_errors=True)
+
+
 def clean_env(base_dir: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "SAGEMAKER_", "PYTHON"))}
     env["SAGEMAKER_BASE_DIR"] = base_dir
     return env
 
 
-def timed(argv, env, cwd=None) -> float:
-    """Wall seconds of one run; fails loudly if the run fails."""
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv, env, cwd=None) -> tuple:
+    """(wall seconds, CPU seconds) of one run; fails loudly if the run fails. The CPU time is the
+    user and system time of the whole process tree (the supervisor waits for its children, so
+    theirs is counted): what other work on a shared machine inflates much less than the wall time."""
+    cpu = _cpu_of_children()
     started = time.perf_counter()
     proc = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, timeout=120)
     elapsed = time.perf_counter() - started
+    cpu = _cpu_of_children() - cpu
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed with {proc.returncode}:\n{proc.stderr.decode(errors='replace')}")
-    return elapsed
+    return elapsed, cpu
 
 
 def _vm_hwm_kib(pid: int) -> int | None:
@@ -123,28 +158,61 @@ def peak_rss_mib(argv, env) -> float:
 
 
 def measure(name: str, train_argv, base_dir: str, direct_argv, direct_cwd: str, rounds: int, rss_rounds: int,
-            success_file: str) -> dict:
-    env = clean_env(base_dir)
+            success_file: str, others=(), reset=None) -> list:
+    """Medians of ``train`` and of the bare script, in interleaved rounds (the order turns each
+    round); ``others``: more ``(name, train_argv, base_dir, success_file)`` measured in the same
+    rounds (another install of the package), each against the same bare-script runs;
+    ``reset(base_dir)`` runs before each run of ``train``, untimed."""
+    jobs = [(name, train_argv, base_dir, success_file), *others]
     direct_env = clean_env(base_dir)
+    envs = [clean_env(job[2]) for job in jobs]
     for _ in range(2):  # warm the page cache and the interpreter's bytecode caches
         timed(direct_argv, direct_env, direct_cwd)
-        timed(train_argv, env)
-    direct, train = [], []
+        for job, env in zip(jobs, envs):
+            timed(job[1], env)
+    direct = []
+    train = [[] for _ in jobs]
     for i in range(rounds):
-        pair = [(direct, direct_argv, direct_env, direct_cwd), (train, train_argv, env, None)]
-        for samples, argv, run_env, cwd in (pair if i % 2 == 0 else pair[::-1]):
+        runs = [(direct, direct_argv, direct_env, direct_cwd, None)]
+        runs += [(samples, job[1], env, None, job[2]) for samples, job, env in zip(train, jobs, envs)]
+        shift = i % len(runs)
+        for samples, argv, run_env, cwd, job_dir in runs[shift:] + runs[:shift]:
+            if reset is not None and job_dir is not None:
+                reset(job_dir)
             samples.append(timed(argv, run_env, cwd))
-    if not os.path.exists(success_file):
-        raise SystemExit(f"{name}: the job did not write {success_file}")
-    rss = max(peak_rss_mib(train_argv, env) for _ in range(rss_rounds))
-    return {
-        "name": name,
-        "train_ms": statistics.median(train) * 1000,
-        "direct_ms": statistics.median(direct) * 1000,
-        "overhead_ms": (statistics.median(train) - statistics.median(direct)) * 1000,
-        "train_min_ms": min(train) * 1000,
-        "rss_mib": rss,
-    }
+    results = []
+    direct_wall, direct_cpu = ([sample[k] for sample in direct] for k in (0, 1))
+    for job, env, samples in zip(jobs, envs, train):
+        if not os.path.exists(job[3]):
+            raise SystemExit(f"{job[0]}: the job did not write {job[3]}")
+        rss = max(peak_rss_mib(job[1], env) for _ in range(rss_rounds))
+        wall, cpu = ([sample[k] for sample in samples] for k in (0, 1))
+        results.append({
+            "name": job[0],
+            "train_ms": statistics.median(wall) * 1000,
+            "direct_ms": statistics.median(direct_wall) * 1000,
+            "overhead_ms": (statistics.median(wall) - statistics.median(direct_wall)) * 1000,
+            "train_min_ms": min(wall) * 1000,
+            "train_cpu_ms": statistics.median(cpu) * 1000,
+            "direct_cpu_ms": statistics.median(direct_cpu) * 1000,
+            "cpu_overhead_ms": (statistics.median(cpu) - statistics.median(direct_cpu)) * 1000,
+            "rss_mib": rss,
+        })
+    return results
+
+
+def editable(python: str) -> bool:
+    """Whether ``python``'s sagemaker_training is an editable install (PEP 660: a finder or a path in
+    a .pth file that every start of the interpreter reads): not what a container has."""
+    probe = ("import importlib.metadata as m, json\n"
+             "text = m.distribution('sagemaker_training').read_text('direct_url.json') or '{}'\n"
+             "print(json.loads(text).get('dir_info', {}).get('editable', False))")
+    try:
+        out = subprocess.run([python, "-I", "-c", probe], capture_output=True, text=True, timeout=60, cwd="/",
+                             env=clean_env("/nonexistent")).stdout  # -I, /: not a checkout's own metadata
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.strip() == "True"
 
 
 def toolkit_venv(root: str, version: str, reuse: str | None) -> str:
@@ -171,14 +239,27 @@ def main(argv=None) -> int:
                         help="also measure PyPI's sagemaker-training, installed into a throwaway venv")
     parser.add_argument("--toolkit-version", default="5.1.4")
     parser.add_argument("--toolkit-venv", help="reuse a venv that already has sagemaker-training")
+    parser.add_argument("--baseline-python", action="append", default=[], metavar="PYTHON",
+                        help="also measure the train of another install (e.g. the previous commit's, in its own "
+                             "virtual environment), in the same interleaved rounds; may be repeated")
+    parser.add_argument("--rerun", action="store_true",
+                        help="run each round in the job dir the last round left (train then clears its report and "
+                             "replaces its code dir) instead of a fresh one, as a container's only run finds it")
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args(argv)
 
-    bin_dir = os.path.dirname(args.python)
-    ours = [os.path.join(bin_dir, "train")]
-    if not os.path.exists(ours[0]):
-        ours = [args.python, "-m", "sagemaker_training.train"]
+    def train_command(python: str) -> list:
+        """The install's console script, as a container runs it (``python -m`` where there is none)."""
+        script = os.path.join(os.path.dirname(python), "train")
+        return [script] if os.path.exists(script) else [python, "-m", "sagemaker_training.train"]
+
+    ours = train_command(args.python)
+    notes = []
+    for python in [args.python, *args.baseline_python]:
+        if editable(python):
+            notes.append(f"{python}: an editable install, whose .pth finder every interpreter start reads; a "
+                         "container has a clean one (pip install .)")
 
     results = []
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as root:
@@ -189,8 +270,14 @@ def main(argv=None) -> int:
         direct = [args.python, os.path.join(source, "train.py"), "--epochs", "1", "--learning_rate", "0.1"]
 
         base = write_job(os.path.join(root, "ours"), source, args.code_in_place)
-        results.append(measure("sagemaker_training (this repo)", ours, base, direct, source, args.rounds,
-                               args.rss_rounds, os.path.join(base, "output", "success")))
+        others = []
+        for index, python in enumerate(args.baseline_python):
+            other_base = write_job(os.path.join(root, f"baseline-{index}"), source, args.code_in_place)
+            others.append((f"baseline {index + 1} ({os.path.dirname(os.path.dirname(python))})"[:34],
+                           train_command(python), other_base, os.path.join(other_base, "output", "success")))
+        reset = None if args.rerun else (lambda job_dir: fresh_job(job_dir, args.code_in_place))
+        results.extend(measure("sagemaker_training (this repo)", ours, base, direct, source, args.rounds,
+                               args.rss_rounds, os.path.join(base, "output", "success"), others, reset))
 
         if args.compare_toolkit:
             tk_bin = toolkit_venv(root, args.toolkit_version, args.toolkit_venv)
@@ -199,18 +286,21 @@ def main(argv=None) -> int:
             # even the only one, to resolve: "localhost" does here, "algo-1" does not.
             tk_base = write_job(os.path.join(root, "toolkit"), source, code_in_place=False, host="localhost")
             tk_direct = [os.path.join(tk_bin, "python"), *direct[1:]]
-            results.append(measure(f"sagemaker-training {args.toolkit_version} (PyPI)", [os.path.join(tk_bin, "train")],
+            results.extend(measure(f"sagemaker-training {args.toolkit_version} (PyPI)", [os.path.join(tk_bin, "train")],
                                    tk_base, tk_direct, source, args.rounds, args.rss_rounds,
-                                   os.path.join(tk_base, "output", "success")))
+                                   os.path.join(tk_base, "output", "success"), reset=reset))
 
     print(f"\nscript-mode startup, {args.rounds} interleaved rounds, medians "
-          f"(code {'in place' if args.code_in_place else 'as a local submit directory'})\n")
-    header = f"{'':34} {'train':>9} {'python':>9} {'overhead':>9} {'ratio':>6} {'peak RSS':>10}"
+          f"(code {'in place' if args.code_in_place else 'as a local submit directory'}; "
+          f"{'each round re-runs the job dir of the last' if args.rerun else 'a fresh job dir each round'})\n")
+    header = (f"{'':34} {'train':>9} {'python':>9} {'overhead':>9} {'ratio':>6} | {'CPU: train':>10} {'python':>8} "
+              f"{'overhead':>9} | {'peak RSS':>10}")
     print(header)
     print("-" * len(header))
     for r in results:
         print(f"{r['name']:34} {r['train_ms']:7.1f}ms {r['direct_ms']:7.1f}ms {r['overhead_ms']:7.1f}ms "
-              f"{r['train_ms'] / r['direct_ms']:5.2f}x {r['rss_mib']:6.1f} MiB")
+              f"{r['train_ms'] / r['direct_ms']:5.2f}x | {r['train_cpu_ms']:8.1f}ms {r['direct_cpu_ms']:6.1f}ms "
+              f"{r['cpu_overhead_ms']:7.1f}ms | {r['rss_mib']:6.1f} MiB")
     ours_result = results[0]
     ok = ours_result["overhead_ms"] <= GOAL_OVERHEAD_MS and ours_result["rss_mib"] <= GOAL_RSS_MIB
     print(f"\ngoals: overhead (train less the same run's bare script) <= {GOAL_OVERHEAD_MS:g} ms: "
@@ -220,6 +310,8 @@ def main(argv=None) -> int:
     if os.getloadavg()[0] > (os.cpu_count() or 1):
         print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other work shares this machine, "
               "and the overhead reads high; the ratio less so)")
+    for note in notes:
+        print(f"(note: {note})")
     if args.json:
         print(json.dumps(results, indent=2))
     return 0 if ok or not args.check else 1

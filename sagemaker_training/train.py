@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from .host import distributed, entry_point
+from .host import entry_point
 from . import frameworks, mpi, params
 from .core import logs
 from .core.values import Value
@@ -44,6 +44,8 @@ def prepare(env: Environment, log, guard: StopGuard | None = None) -> Job:
     guard = guard or StopGuard()  # not entered: only holds the phase
     addresses = {}
     if env.is_distributed:
+        from .host import distributed  # noqa: PLC0415 - only for a job of several hosts
+
         guard.phase = "resolving the hosts"
         log.info("resolving hosts %s", ", ".join(env.hosts))
         addresses = distributed.resolve_hosts(env.hosts)
@@ -77,12 +79,11 @@ def clear_previous_run(base_dir: str, log) -> None:
     there), remove what it left: the report, model/ and output/data/ contents,
     so that nothing stale passes for this run's result (symbolic links are
     removed, never followed)."""
-    import shutil  # noqa: PLC0415 - only for a re-run
-
     output_dir = os.path.join(base_dir, "output")
     reports = [os.path.join(output_dir, name) for name in ("success", "failure")]
     if not any(os.path.lexists(path) for path in reports):
         return
+    import shutil  # noqa: PLC0415 - only for a re-run
     log.info("removing the report and artifacts of a previous run in %s", base_dir)
     for path in reports:
         if os.path.lexists(path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 
 from helpers import kill_quietly, pid_alive, read_failure, run_train, start_train, wait_for_file
 from supervision_helpers import Sink, job_with_script, py_argv, wait_gone
@@ -35,20 +34,24 @@ def test_supervisor_killed_takes_the_user_process_with_it(tmp_path):
 
 
 def test_children_are_started_without_preexec_fn(monkeypatch):
+    """posix_spawn (no subprocess import on every start) has no preexec_fn at all: nothing of ours runs
+    between the fork and the exec; the child's own session is posix_spawn's setsid."""
     seen = []
+    real = os.posix_spawn
 
-    class Spy(subprocess.Popen):
-        def __init__(self, *args, **kwargs):
-            seen.append(kwargs)
-            super().__init__(*args, **kwargs)
+    def spy(path, argv, env, **kwargs):
+        seen.append(kwargs)
+        return real(path, argv, env, **kwargs)
 
-    monkeypatch.setattr(subprocess, "Popen", Spy)
+    monkeypatch.setattr(os, "posix_spawn", spy)
+    out = Sink()
     outcome = supervise([ProcessSpec(name="worker", argv=py_argv("import os; print(os.getpgid(0) == os.getpid())"))],
-                        grace=5)
+                        grace=5, out=out)
     assert outcome.ok
     [kwargs] = seen
     assert kwargs.get("preexec_fn") is None
-    assert kwargs["start_new_session"] is True  # its own group, set up by Popen itself
+    assert kwargs["setsid"] is True  # its own group, set up by posix_spawn itself
+    assert "".join(out.parts).split() == ["True"]
 
 
 def test_exec_wrapper_failure_is_the_users_with_the_reason(tmp_path):

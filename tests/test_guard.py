@@ -118,3 +118,62 @@ def test_the_child_dies_with_the_thread_that_started_it(way):
         assert select.select([pidfd], [], [], 30)[0], "the child outlived its parent"
     finally:
         os.close(pidfd)
+
+
+def _spawned(program, environ, cwd=None) -> tuple:
+    """(exit code, stdout, stderr) of ``program`` started by guard.spawn."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        pid = guard.spawn(program, environ, cwd=cwd, stdout=out_w, stderr=err_w)
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    with open(out_r, "rb") as out, open(err_r, "rb") as err:
+        stdout, stderr = out.read(), err.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), stdout.decode(), stderr.decode()
+
+
+@pytest.mark.parametrize("oldpwd", [None, "", "/an/old/pwd"])
+def test_spawn_runs_the_program_in_its_directory_in_a_session_of_its_own(way, tmp_path, oldpwd):
+    """The supervisor's way (posix_spawn): the directory is entered by the guard, and the environment is
+    still the one given exactly (PWD, and OLDPWD, which the shell's cd sets, put back or unset)."""
+    environ = {"PATH": os.environ["PATH"], "PWD": "/given"}
+    if oldpwd is not None:
+        environ["OLDPWD"] = oldpwd
+    probe = ("import json, os; env = dict(os.environ); env.pop('LC_CTYPE', None)\n"
+             "print(os.getcwd(), os.getsid(0) == os.getpid(), json.dumps(env), sep='\\n')")
+    code, out, _ = _spawned([sys.executable, "-c", probe], environ, cwd=str(tmp_path))
+    assert code == 0
+    cwd, own_session, seen = out.splitlines()
+    assert (cwd, own_session) == (os.path.realpath(tmp_path), "True")
+    assert json.loads(seen) == environ
+
+
+def test_spawn_refuses_a_missing_directory_as_popen_does(way, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        guard.spawn(["true"], dict(os.environ), cwd=str(tmp_path / "missing"))
+
+
+def test_a_directory_gone_before_the_guard_enters_it_leaves_an_error_record(way, tmp_path):
+    error_file = tmp_path / "error.json"
+    environ = {**os.environ, "SAGEMAKER_ERROR_FILE": str(error_file)}
+    proc = subprocess.run(guard.argv(["true"], environ=environ, cwd=str(tmp_path / "gone")), capture_output=True,
+                          text=True, env=environ)
+    assert proc.returncode == 127
+    assert json.loads(error_file.read_text())["message"] == (f"cannot enter the directory {tmp_path / 'gone'}: "
+                                                             "No such file or directory")
+
+
+def test_spawn_passes_on_no_inheritable_descriptor(way):
+    """As Popen's close_fds: a descriptor this process inherited (or made inheritable) stays here."""
+    read, write = os.pipe()
+    os.set_inheritable(write, True)
+    try:
+        code, out, _ = _spawned([sys.executable, "-c", f"import os; print(os.path.exists('/proc/self/fd/{write}'))"],
+                                dict(os.environ))
+    finally:
+        os.close(read)
+        os.close(write)
+    assert (code, out.split()) == (0, ["False"])

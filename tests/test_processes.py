@@ -68,8 +68,8 @@ def test_user_ignoring_sigterm_is_killed_after_the_grace_period(tmp_path):
 def test_sigint_is_forwarded_too(tmp_path):
     base = job_with_script(tmp_path, """
         import os, time
-        open(os.path.join(os.environ["SM_MODEL_DIR"], "ready"), "w").close()
-        try:
+        try:  # ready inside the try: a SIGINT right after it is still the handler's
+            open(os.path.join(os.environ["SM_MODEL_DIR"], "ready"), "w").close()
             while True:
                 time.sleep(0.1)
         except KeyboardInterrupt:
@@ -204,3 +204,27 @@ def test_a_process_started_beside_the_supervisor_keeps_its_exit_code(tmp_path):
         assert sibling.wait(timeout=10) == 3  # not reaped by the supervisor (it reported 0)
     finally:
         kill_quietly(sibling.pid)
+
+
+def test_a_stop_that_comes_while_a_child_is_starting_reaches_it(monkeypatch, tmp_path):
+    """SIGTERM handled after the child was spawned but before the supervisor listed it (its output
+    threads starting on a loaded machine): the child still gets the signal, and SIGKILL after the grace."""
+    from sagemaker_training.supervision import processes
+
+    ready = tmp_path / "ready"
+
+    class SignalledWhileStarting(processes.Child):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            wait_for_file(str(ready))
+            signal.raise_signal(signal.SIGTERM)  # the handler runs here, before the child is listed
+
+    monkeypatch.setattr(processes, "Child", SignalledWhileStarting)
+    stubborn = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                f"open({str(ready)!r}, 'w').close(); time.sleep(60)")
+    started = time.monotonic()
+    outcome = supervise([ProcessSpec(name="stubborn", argv=py_argv(stubborn)),
+                         ProcessSpec(name="never", argv=py_argv("pass"))], grace=1, err=Sink())
+    assert time.monotonic() - started < 30
+    assert outcome.stopped_by == signal.SIGTERM
+    assert outcome.exit_codes == {"stubborn": -signal.SIGKILL}  # the second child was never started

@@ -13,15 +13,13 @@ mounted below is left where it is, with a warning.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import re
 import shutil
 import stat
 
 from ..core import logs
-from ..errors import ClientError
+from ..errors import ClientError, lazy_pattern
 
 def _mkdtemp(prefix: str, parent: str) -> str:
     """``tempfile.mkdtemp(prefix=prefix, dir=parent)`` without importing tempfile (random, bisect, ...)
@@ -35,7 +33,7 @@ def _mkdtemp(prefix: str, parent: str) -> str:
             continue
 
 
-_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+_OCTAL_ESCAPE = lazy_pattern(r"\\([0-7]{3})")
 
 
 def mount_points() -> set:
@@ -46,7 +44,13 @@ def mount_points() -> set:
             fields = [line.split() for line in f.read().splitlines()]
     except OSError:
         return set()
-    return {_OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), parts[4]) for parts in fields if len(parts) > 4}
+    return {_unescape(parts[4]) for parts in fields if len(parts) > 4}
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo path: ``\\040`` and the like (space, tab, newline, backslash) back to characters;
+    the pattern is compiled only for a path that has one."""
+    return _OCTAL_ESCAPE().sub(lambda m: chr(int(m.group(1), 8)), field) if "\\" in field else field
 
 
 def _discard(path: str) -> None:
@@ -162,27 +166,45 @@ def _install(staged: str, dest: str, inside: bool) -> None:
         _discard(graveyard)
 
 
-@contextlib.contextmanager
-def staged_directory(dest_dir: str):
-    """Yield an empty staging directory; on a clean exit it becomes ``dest_dir``.
+class staged_directory:  # noqa: N801 - used as a function: ``with staged_directory(dest) as staged:``
+    """``with staged_directory(dest_dir) as staged:`` an empty staging directory; on a clean exit
+    it becomes ``dest_dir``.
 
     The previous content of ``dest_dir`` is replaced only when the block
     completes; if it raises, the staging directory is removed and ``dest_dir``
     is left untouched. A symlinked ``dest_dir`` is resolved first, so the link
-    keeps pointing where it did.
+    keeps pointing where it did. (A class, not ``contextlib.contextmanager``:
+    no contextlib import on every start.)
     """
-    dest = os.path.abspath(dest_dir)
-    if os.path.islink(dest):
-        dest = os.path.realpath(dest)
-    if os.path.lexists(dest) and not os.path.isdir(dest):
-        raise ClientError(f"{dest} exists and is not a directory: remove it or choose another destination.")
-    mode = stat.S_IMODE(os.stat(dest).st_mode) if os.path.isdir(dest) else 0o755
-    parent, inside = _staging_parent(dest)
-    staged = _mkdtemp(f".{os.path.basename(dest)}.staging-", parent)
-    try:
-        os.chmod(staged, mode)  # mkdtemp's 0700 would otherwise become the destination's mode
-        yield staged
-        _install(staged, dest, inside)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
+
+    def __init__(self, dest_dir: str):
+        self.dest_dir = dest_dir
+        self.staged = self.dest = None
+        self.inside = False
+
+    def __enter__(self) -> str:
+        dest = os.path.abspath(self.dest_dir)
+        if os.path.islink(dest):
+            dest = os.path.realpath(dest)
+        if os.path.lexists(dest) and not os.path.isdir(dest):
+            raise ClientError(f"{dest} exists and is not a directory: remove it or choose another destination.")
+        mode = stat.S_IMODE(os.stat(dest).st_mode) if os.path.isdir(dest) else 0o755
+        parent, self.inside = _staging_parent(dest)
+        self.dest, self.staged = dest, _mkdtemp(f".{os.path.basename(dest)}.staging-", parent)
+        try:
+            os.chmod(self.staged, mode)  # mkdtemp's 0700 would otherwise become the destination's mode
+        except BaseException:
+            shutil.rmtree(self.staged, ignore_errors=True)
+            raise
+        return self.staged
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            shutil.rmtree(self.staged, ignore_errors=True)
+            return False
+        try:
+            _install(self.staged, self.dest, self.inside)
+        except BaseException:
+            shutil.rmtree(self.staged, ignore_errors=True)
+            raise
+        return False

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 
 from ..core import logs
@@ -104,6 +103,7 @@ def install_package(code_dir: str, python: str | None = None) -> None:
 
 
 def _pip(argv, cwd: str, what: str) -> None:
+    import subprocess  # noqa: PLC0415 - only when there is something to install: not on every start
     from ..supervision import streams  # noqa: PLC0415 - the supervisor's; the TensorFlow children import this module
 
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

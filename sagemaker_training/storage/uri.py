@@ -12,12 +12,11 @@ Nothing here touches the network or imports boto3.
 from __future__ import annotations
 
 import os
-import re
 
-from ..errors import ClientError
+from ..errors import ClientError, lazy_pattern
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
+_BUCKET = lazy_pattern(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_SCHEME = lazy_pattern(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 
 
 def is_s3(location) -> bool:
@@ -30,7 +29,7 @@ def is_file_uri(location) -> bool:
 
 def has_other_scheme(location: str) -> bool:
     """Whether ``location`` is a URI of a scheme other than s3 and file (http://, hdfs://, ...)."""
-    return bool(_SCHEME.match(location)) and not is_s3(location) and not is_file_uri(location)
+    return bool(_SCHEME().match(location)) and not is_s3(location) and not is_file_uri(location)
 
 
 def parse_s3(uri, what: str | None = None) -> tuple[str, str]:
@@ -45,7 +44,7 @@ def parse_s3(uri, what: str | None = None) -> tuple[str, str]:
     bucket, _, key = uri[5:].partition("/")
     if not bucket:
         raise ClientError(f"{lead}{uri!r} has no bucket name: write it as s3://bucket/key.")
-    if not _BUCKET.match(bucket):
+    if not _BUCKET().match(bucket):
         raise ClientError(f"{lead}{uri!r} has an invalid bucket name {bucket!r}: S3 bucket names are 3-63 "
                           "characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit.")
     return bucket, key

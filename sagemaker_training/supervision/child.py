@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 
 from . import guard, orphans, streams
@@ -21,6 +20,19 @@ from ..errors import DONE_FILE_ENV, ERROR_FILE_ENV, Redactor, read_error_file
 from .failures import ProcessFailure
 
 STDERR_TAIL_LINES = streams.TAIL_LINES
+
+
+def _pipe() -> tuple:
+    """A pipe (both ends non-inheritable) whose write end is above 2: ``posix_spawn``'s dup2 onto
+    the same number would leave it close-on-exec (only where this process's 0, 1 or 2 is closed)."""
+    read, write = os.pipe()
+    low = []
+    while write <= 2:
+        low.append(write)
+        write = os.dup(write)
+    for fd in low:
+        os.close(fd)
+    return read, write
 
 
 def _pidfd(pid: int) -> int | None:
@@ -44,22 +56,22 @@ class Child:
         env[DONE_FILE_ENV] = self.done_file
         env[orphans.TOKEN_ENV] = orphans.tagged(env.get(orphans.TOKEN_ENV), token)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        self.popen = subprocess.Popen(
-            guard.argv(spec.argv, environ=env),
-            env=env,
-            cwd=spec.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        self.pid = self.popen.pid
+        pipes = [_pipe(), _pipe()]  # (read, write) for stdout, stderr
+        try:  # in a session of its own (setsid), through the guard, without importing subprocess
+            self.pid = guard.spawn(spec.argv, env, cwd=spec.cwd, stdout=pipes[0][1], stderr=pipes[1][1])
+        except BaseException:
+            for fd in (*pipes[0], *pipes[1]):
+                os.close(fd)
+            raise
+        os.close(pipes[0][1])
+        os.close(pipes[1][1])
         self.pidfd = _pidfd(self.pid)
         self.tail = streams.Tail(STDERR_TAIL_LINES)
         prefix = f"[{spec.label}] " if spec.label else ""
-        self.threads = [streams.start(self.popen.stdout, out, prefix, redactor),
-                        streams.start(self.popen.stderr, err, prefix, redactor, self.tail)]
+        self.threads = [streams.start(open(pipes[0][0], "rb", buffering=0), out, prefix, redactor),
+                        streams.start(open(pipes[1][0], "rb", buffering=0), err, prefix, redactor, self.tail)]
         self.returncode = None
+        self.stopped_with: int | None = None  # the signal a stop of the supervisor sent it
 
     @property
     def name(self) -> str:
@@ -95,8 +107,14 @@ class Child:
             pass
 
     def reap(self) -> int:
-        """Wait for the child itself (only it: ``waitpid`` on its pid) and keep its exit code."""
-        self.returncode = self.popen.wait()
+        """Wait for the child itself (only it: ``waitpid`` on its pid) and keep its exit code
+        (``-signal`` when a signal ended it)."""
+        if self.returncode is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:  # reaped elsewhere: its code is lost, as Popen.wait says
+                self.returncode = 0
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None

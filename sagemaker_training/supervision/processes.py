@@ -136,6 +136,7 @@ class Supervisor:
         self._lock = threading.RLock()  # stop() runs from the signal handler too, maybe inside stop()
         self._kill_timer: threading.Timer | None = None
         self._stopping = False
+        self._stop_with = (grace, signal.SIGTERM)  # the last stop's grace and signal
         self._mains_done = False
         self._started = False
 
@@ -147,13 +148,19 @@ class Supervisor:
         """SIGTERM (or ``signum``) to every live child, SIGKILL after ``grace``."""
         with self._lock:
             self._stopping = True
+            self._stop_with = (grace, signum)
             live = self._live()
             for child in live:
+                child.stopped_with = signum
                 child.signal_group(signum)
-            if live and self._kill_timer is None:  # nothing left to kill: no timer thread
-                self._kill_timer = threading.Timer(grace, self.kill_all)
-                self._kill_timer.daemon = True
-                self._kill_timer.start()
+            if live:
+                self._arm_kill_timer(grace)
+
+    def _arm_kill_timer(self, grace: float) -> None:
+        if self._kill_timer is None:  # nothing left to kill: no timer thread
+            self._kill_timer = threading.Timer(grace, self.kill_all)
+            self._kill_timer.daemon = True
+            self._kill_timer.start()
 
     def kill_all(self) -> None:
         for child in self._live():
@@ -241,7 +248,16 @@ class Supervisor:
             if self._stopping:
                 break
             error_file = os.path.join(error_dir, f"{index}.json")
-            self.children.append(Child(spec, error_file, redactor, self.out, self.err, self.orphans.token))
+            child = Child(spec, error_file, redactor, self.out, self.err, self.orphans.token)
+            with self._lock:
+                self.children.append(child)
+                if self._stopping and child.stopped_with is None:
+                    # the stop came while it was starting (its signal handler ran before the child was
+                    # listed): it gets the same signal, and the same SIGKILL after the grace
+                    grace, signum = self._stop_with
+                    child.stopped_with = signum
+                    child.signal_group(signum)
+                    self._arm_kill_timer(grace)
         self._started = True
 
     def _sweep(self) -> None:
