@@ -19,6 +19,8 @@ import sqlite3
 import threading
 import time
 
+from . import statedir
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -87,8 +89,11 @@ class Job:
 
 class Store:
     def __init__(self, state_dir: str):
-        os.makedirs(state_dir, exist_ok=True)
+        statedir.private_dir(state_dir)
         self.path = os.path.join(state_dir, "serve.sqlite3")
+        for suffix in ("", "-wal", "-shm"):  # SQLite gives the -wal and -shm it makes the database's mode
+            if suffix == "" or os.path.exists(self.path + suffix):
+                statedir.private_file(self.path + suffix)
         self.lock = threading.RLock()
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
