@@ -17,6 +17,10 @@ refuses, in the API's shape, a request
   service than the one it reaches, or another day than its X-Amz-Date;
 * made more than :data:`SKEW_SECONDS` from now (a presigned URL: past its
   X-Amz-Expires);
+
+S3's older presigned URLs (SigV2 query: ``AWSAccessKeyId``, ``Expires``,
+``Signature``; boto3's ``generate_presigned_url`` makes them by default) are
+checked with botocore's ``HmacV1QueryAuth`` (they name no region);
 * whose signature differs (``InvalidSignatureException`` / ``SignatureDoesNotMatch``).
 
 On the JSON and STS paths the body is hashed as botocore hashes it; on the S3
@@ -146,6 +150,8 @@ class Verifier:
         query_pairs = [pair for pair in split.query.split("&") if pair] if split.query else []
         query = dict(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
         header = handler.headers.get("Authorization")
+        if header is None and api == "s3" and "AWSAccessKeyId" in query and "Signature" in query:
+            return self._check_v2_query(handler, split, query)
         presigned = header is None and query.get("X-Amz-Algorithm") is not None
         if header is None and not presigned:
             raise Refused(api, missing, "Missing Authentication Token" if api != "s3" else "Access Denied")
@@ -198,6 +204,31 @@ class Verifier:
             raise Refused(api, bad, _MISMATCH if api != "s3" else
                           "The request signature we calculated does not match the signature you provided. Check "
                           "your key and signing method.")
+
+    def _check_v2_query(self, handler, split, query: dict) -> None:
+        """S3's older presigned URL (what boto3's generate_presigned_url makes by default): SigV2's
+        ``AWSAccessKeyId``, ``Expires`` (epoch seconds) and ``Signature``, recomputed with
+        botocore's HmacV1QueryAuth. SigV2 names no region."""
+        from botocore.auth import HmacV1QueryAuth  # noqa: PLC0415
+        from botocore.awsrequest import HTTPHeaders  # noqa: PLC0415
+        from botocore.credentials import Credentials  # noqa: PLC0415
+
+        if not hmac.compare_digest(query["AWSAccessKeyId"].encode(), self.access_key.encode()):
+            raise Refused("s3", "InvalidAccessKeyId", _UNKNOWN_KEY["s3"])
+        expires = query.get("Expires", "")
+        now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+        if not expires.isdigit() or not now <= int(expires) <= now + MAX_EXPIRES + SKEW_SECONDS:
+            raise Refused("s3", "AccessDenied", "Request has expired")
+        signer = HmacV1QueryAuth(Credentials(self.access_key, self.secret_key))
+        signer._get_date = lambda: expires  # noqa: SLF001 - the Date line of a presigned URL is its Expires
+        headers = HTTPHeaders()
+        for name, value in handler.headers.items():
+            if name.lower() in ("content-md5", "content-type") or name.lower().startswith("x-amz-"):
+                headers[name] = value
+        expected = signer.sign_string(signer.canonical_string(handler.command, split, headers))
+        if not hmac.compare_digest(expected.encode(), query["Signature"].encode()):
+            raise Refused("s3", "SignatureDoesNotMatch", "The request signature we calculated does not match the "
+                                                         "signature you provided. Check your key and signing method.")
 
     @staticmethod
     def _moment(api: str, stamp: str, day: str, bad: str) -> datetime.datetime:

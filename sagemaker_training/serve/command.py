@@ -152,7 +152,8 @@ def _serve(args, state_dir: str, region: str, log) -> int:
             log(f"{len(orphans)} job(s) were running when the server stopped and are now Failed: "
                 f"{', '.join(orphans)}")
         app = routes.App(sagemaker.SageMaker(store, scheduler), cloudwatch.Logs(store), endpoint, region,
-                         auth.Verifier(*key, region), verbose=args.verbose, s3_embedded=embedded is not None)
+                         auth.Verifier(*key, region), verbose=args.verbose, s3_embedded=embedded is not None,
+                         on_s3_delete=embedded.vacuum if embedded else None)
         try:
             server = routes.make_server(args.host, args.port, app)
         except OSError as exc:

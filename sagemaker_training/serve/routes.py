@@ -108,6 +108,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif self.app.s3_endpoint:
             try:
                 status = s3.forward(self, self.app.s3_endpoint, embedded=self.app.s3_embedded)
+                if status < 300 and self.app.on_s3_delete and (self.command == "DELETE" or (
+                        self.command == "POST" and "delete" in urllib.parse.parse_qs(
+                            urllib.parse.urlsplit(self.path).query, keep_blank_values=True))):
+                    self.app.on_s3_delete()  # the embedded S3 reclaims the space
                 self._note("s3", f"{self.command} {urllib.parse.urlsplit(self.path).path}", status)
             except OSError as exc:
                 self._answer(502, f"<Error><Code>ServiceUnavailable</Code><Message>the S3 endpoint "
@@ -124,8 +128,9 @@ class App:
     """What the handler needs: the services, the S3 endpoint and the key's verifier (auth.Verifier)."""
 
     def __init__(self, sagemaker, logs, s3_endpoint: str | None, region: str, verifier, verbose: bool = False,
-                 s3_embedded: bool = True):
+                 s3_embedded: bool = True, on_s3_delete=None):
         self.sagemaker, self.logs, self.verifier = sagemaker, logs, verifier
+        self.on_s3_delete = on_s3_delete
         self.s3_endpoint, self.s3_embedded = s3_endpoint, s3_embedded
         self.region = region
         self.verbose = verbose

@@ -128,10 +128,13 @@ class Store:
 
     # -- jobs -------------------------------------------------------------------
     def add_job(self, name: str, arn: str, region: str, request: dict, state: dict, tags: list) -> bool:
-        """Insert a new job; False when the name is taken (in the same transaction).
-        Its CreationTime is taken under the lock, so creation order is queue order."""
+        """Insert a new job; False when the name, or its ARN (which lowercases the name), is taken
+        (checked under the lock that serialises every write). Its CreationTime is taken under the
+        lock, so creation order is queue order."""
         try:
             with self.lock:
+                if self.has_arn(arn):
+                    return False
                 now = time.time()
                 self._write([
                     ("INSERT INTO jobs (name, arn, region, request, state, status, created, modified) "
@@ -144,6 +147,10 @@ class Store:
         except sqlite3.IntegrityError:
             return False
         return True
+
+    def has_arn(self, arn: str) -> bool:
+        """Whether a job of this server has ``arn`` (what tags may be put on)."""
+        return bool(self._rows("SELECT 1 FROM jobs WHERE arn = ?", (arn,)))
 
     def job(self, name: str) -> Job | None:
         rows = self._rows("SELECT * FROM jobs WHERE name = ?", (name,))
