@@ -17,11 +17,11 @@ refuses, in the API's shape, a request
   service than the one it reaches, or another day than its X-Amz-Date;
 * made more than :data:`SKEW_SECONDS` from now (a presigned URL: past its
   X-Amz-Expires);
+* whose signature differs (``InvalidSignatureException`` / ``SignatureDoesNotMatch``).
 
 S3's older presigned URLs (SigV2 query: ``AWSAccessKeyId``, ``Expires``,
 ``Signature``; boto3's ``generate_presigned_url`` makes them by default) are
-checked with botocore's ``HmacV1QueryAuth`` (they name no region);
-* whose signature differs (``InvalidSignatureException`` / ``SignatureDoesNotMatch``).
+checked with botocore's ``HmacV1QueryAuth`` (they name no region).
 
 On the JSON and STS paths the body is hashed as botocore hashes it; on the S3
 path the signature covers the payload hash the client declares

@@ -16,6 +16,11 @@ reach it, and it would outlive the job. The supervisor therefore:
    (:meth:`Orphans.scan`); at the end the rest get SIGTERM, then SIGKILL
    (:meth:`Orphans.sweep`), and so do the orphans that this frees in turn.
 
+A supervisor that was SIGKILLed sweeps nothing; whoever recorded its token
+(serve, for its jobs: serve/leftovers.py) ends what is left with
+:func:`end_carriers`: every process of this user whose environment carries
+the token, wherever it was re-parented.
+
 Nothing else is touched: a process started beside the supervisor by the
 same program (another thread, or the test that called ``supervise()``) is a
 child of this process but carries no token, so it is neither reaped nor
