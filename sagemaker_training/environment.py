@@ -20,7 +20,7 @@ from . import params
 from .core import guarded_json
 from .core import hyperparameters as hp
 from .core import settings
-from .errors import ClientError, remember_secret_hyperparameters
+from .errors import ClientError, remember_secret_hyperparameters, shown_value
 
 DEFAULT_BASE_DIR = params.BASE_DIR
 BASE_DIR_ENV = params.BASE_DIR_ENV
@@ -57,10 +57,26 @@ def _load_json(path: str, what: str):
 def check_text(where: str, value) -> None:
     """Every string in ``value`` (keys included) free of NUL characters,
     which no environment variable or argument can carry (local mode checks
-    a request's fields with it too)."""
-    for text in hp.strings(value):
+    a request's fields with it too). The message quotes no secret (errors.shown_value)."""
+    for name, text in _named_strings(where, value):
         if "\x00" in text:
-            raise ClientError(f"{where} has a NUL character in {text[:60]!r}: remove it.")
+            raise ClientError(f"{where} has a NUL character in {shown_value(name, text)[:60]!r}: remove it.")
+
+
+def _named_strings(where: str, value):
+    """(where it is, text) of every string in ``value``, object keys included: a value's place
+    names the keys above it, so that a secret-named entry is known as one."""
+    stack = [(where, value)]
+    while stack:
+        place, item = stack.pop()
+        if isinstance(item, str):
+            yield place, item
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((place, key))
+                stack.append((f"{place}.{key}", child))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((place, child) for child in item)
 
 
 def check_channel_name(name: str, where: str = "input/config/inputdataconfig.json") -> None:

@@ -300,21 +300,35 @@ class user_code:
 # Redaction
 #
 # What is secret: the value of every environment variable and every
-# hyperparameter whose *name* says so (``aws_secret_access_key``,
-# ``db_password``, ``hf_token``, ``*secret*``, ``*api_key``), and the password
-# of any URL (``http://user:PASS@host``, as in AWS_ENDPOINT_URL). User code
-# still receives the real values; these rules decide what the toolkit prints
-# and writes (logs, forwarded output, ``output/failure``).
+# hyperparameter whose *name* says so (:func:`is_secret_name`), and the
+# password of any URL (``postgres://user:PASS@host``, as in DATABASE_URL or
+# AWS_ENDPOINT_URL), whatever its name. User code still receives the real
+# values; these rules decide what the toolkit prints and writes (logs,
+# forwarded output, ``output/failure``, a failure reason, serve's error
+# messages and DescribeTrainingJob).
+#
+# A name is cut into its word parts (``GITHUB_PAT`` -> github, pat;
+# ``dbPassword`` -> db, password). It is secret when
+# * a part holds ``secret``, ``passw`` (password, passwd), ``passphrase`` or ``credential``;
+# * a part is one of these words: pass, pwd, pat, key(s), token, private, creds, apikey, privatekey;
+# * its last part ends with ``token`` or ``apikey`` / ``privatekey`` (``hftoken``).
+# Not secret: ``PATH``, ``KEYBOARD``, ``tokenizer``, ``max_tokens`` (no such part); a key's id
+# (``AWS_ACCESS_KEY_ID``, ``kms_key_id``: ``key`` followed by ``id``); the shell's ``PWD`` and
+# ``OLDPWD`` (the working directory, in every environment).
 
-_SECRET_NAME = re.compile(r"(?i)(?:secret|passw(?:or)?d|(?:token|api_?key|private_?key|credentials?)$)")
-# name = value, name: "value", --name value, ['--name', 'value'], "--name","value"
-_NAME = r"[\w.-]*?(?:secret|passw(?:or)?d)[\w.-]*|[\w.-]*?(?:token|api_?key|private_?key|credentials?)(?![\w.-])"
+_NAME_PARTS = lazy_pattern(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_SECRET_INSIDE = ("secret", "passw", "passphrase", "credential")
+_SECRET_WORDS = {"pass", "pwd", "pat", "key", "keys", "token", "private", "creds", "apikey", "privatekey"}
+_SECRET_ENDINGS = ("token", "apikey", "privatekey")
+_NOT_SECRET_NAMES = {"PWD", "OLDPWD"}
+# name = value, name: "value", --name value, ['--name', 'value'], "--name","value": the name is
+# checked with is_secret_name
 _SECRET_PATTERN = lazy_pattern(
-    rf"(?i)(?<![\w.-])((?:{_NAME})[\"']?[ \t]*[:=][ \t]*[\"']?|--(?:{_NAME})(?:[\"']?,\s*[\"']?|[\"']?\s+[\"']?))"
-    r"([^\s\"',;&]+)"
+    r"(?<![\w.-])((--)?([\w.-]+)(?(2)(?:[\"']?,\s*[\"']?|[\"']?\s+[\"']?|[\"']?[ \t]*=[ \t]*[\"']?)|"
+    r"[\"']?[ \t]*[:=][ \t]*[\"']?))([^\s\"',;&]+)"
 )
 _URL_PASSWORD = lazy_pattern(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)([^/\s@]+)(@)")
-_HINTS = ("secret", "passw", "token", "key", "credential")
+_HINTS = ("secret", "pass", "pwd", "pat", "token", "key", "cred", "private")
 _NOT_SECRET = ("true", "false", "none", "null", "yes", "no")
 _MIN_VALUE = 6  # shorter values are redacted only where their name stands beside them
 REDACTED = "****"
@@ -323,8 +337,33 @@ _known_values: set[str] = set()  # secret hyperparameters of this job, in every 
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a variable or hyperparameter named ``name`` holds a secret."""
-    return bool(_SECRET_NAME.search(str(name)))
+    """Whether a variable or hyperparameter named ``name`` holds a secret (the rule above)."""
+    name = str(name)
+    if name in _NOT_SECRET_NAMES:
+        return False
+    parts = [part.lower() for part in _NAME_PARTS().findall(name)]
+    for index, part in enumerate(parts):
+        if any(word in part for word in _SECRET_INSIDE):
+            return True
+        if part in _SECRET_WORDS and not (part.startswith("key") and parts[index + 1:index + 2] in (["id"], ["ids"])):
+            return True
+    return bool(parts) and parts[-1].endswith(_SECRET_ENDINGS)
+
+
+def without_url_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it replaced."""
+    if "://" not in text or "@" not in text:
+        return text
+    return _URL_PASSWORD().sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+
+
+def shown_value(name, value: str) -> str:
+    """How a message may quote ``value``, the value of ``name`` (a hyperparameter, an Environment
+    entry, a field path such as ``hyperParameters.db_password.value``): not at all when any part of
+    the name is secret-named, else without URL passwords."""
+    if any(is_secret_name(piece) for piece in str(name).split(".")):
+        return REDACTED
+    return without_url_passwords(str(value))
 
 
 def _worth_matching(value: str) -> bool:
@@ -373,12 +412,15 @@ class Redactor:
         for value in sorted(self.values | _known_values, key=len, reverse=True):
             if value in text:
                 text = text.replace(value, REDACTED)
-        if "://" in text and "@" in text:
-            text = _URL_PASSWORD().sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+        text = without_url_passwords(text)
         lowered = text.lower()
         if any(hint in lowered for hint in _HINTS):
-            text = _SECRET_PATTERN().sub(lambda m: m.group(1) + REDACTED, text)
+            text = _SECRET_PATTERN().sub(_redact_beside_name, text)
         return text
+
+
+def _redact_beside_name(match) -> str:
+    return match.group(1) + REDACTED if is_secret_name(match.group(3)) else match.group(0)
 
 
 def redact(text: str) -> str:

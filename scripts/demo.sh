@@ -77,8 +77,8 @@ start_serve() {  # serve in the background, its exports in this shell, the noteb
     sleep 0.1
   done
   grep -q '^ready ' "$out/serve.out" || { echo "demo: serve did not print ready" >&2; exit 1; }
-  cat "$out/serve.out"
-  eval "$(grep '^export ' "$out/serve.out")"
+  sed 's/^\(export AWS_SECRET_ACCESS_KEY=\).*/\1**** (in serve.out)/' "$out/serve.out"  # never echo the key
+  eval "$(grep '^export ' "$out/serve.out")"  # the server's key pair: every request is signed with it
   echo "=== the notebook virtualenv (SageMaker Python SDK 1.72.1)" >&2
   notebook_python=$(PYTHONPATH=tests "$venv/bin/python" -c 'from serve_helpers import sdk_python; print(sdk_python("sdk-v1"))')
   "$venv/bin/python" examples/notebooks/upload_data.py

@@ -3,7 +3,8 @@ boto3 clients of it, small training jobs, and the SDKs' own virtualenvs.
 
 :class:`Server` starts ``sagemaker-training serve`` with its state dir in a
 test's tmp dir, waits for its ``ready`` line and keeps its ``export`` lines
-(the environment a client needs). :func:`sdk_python` makes (once, cached
+(the environment a client needs: the endpoint, the region and the server's
+printed key pair, which every client here signs with). :func:`sdk_python` makes (once, cached
 under ``~/.cache/sagemaker-training-tests``) a virtualenv holding one
 SageMaker Python SDK, so that tests can run the SDK's own code unchanged as
 a subprocess.
@@ -106,13 +107,43 @@ class Server:
         return {**clean_environ(), **self.environ}
 
     def client(self, service: str, validate: bool = True):
-        """A boto3 client of the server (``validate=False``: boto3 sends what it is given, unchecked)."""
+        """A boto3 client of the server, signing with its printed key (``validate=False``: boto3 sends
+        what it is given, unchecked)."""
         import boto3
         from botocore.config import Config
 
         return boto3.session.Session().client(
             service, endpoint_url=self.url, region_name=self.environ["AWS_DEFAULT_REGION"],
-            aws_access_key_id="test", aws_secret_access_key="test", config=Config(parameter_validation=validate))
+            aws_access_key_id=self.environ["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.environ["AWS_SECRET_ACCESS_KEY"], config=Config(parameter_validation=validate))
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None, service: str = "sagemaker",
+                sign: bool = True, key: tuple[str, str] | None = None, region: str | None = None,
+                when=None) -> tuple[int, dict, bytes]:
+        """One raw HTTP request to the server, signed (SigV4, botocore's signer) with its key, or with
+        ``key`` / ``region`` / at ``when`` (a datetime) when given; (status, headers, body)."""
+        import http.client
+        from unittest import mock
+
+        from botocore.auth import S3SigV4Auth, SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        request = AWSRequest(method=method, url=self.url + path, data=body, headers=dict(headers or {}))
+        if sign:
+            key = key or (self.environ["AWS_ACCESS_KEY_ID"], self.environ["AWS_SECRET_ACCESS_KEY"])
+            signer = (S3SigV4Auth if service == "s3" else SigV4Auth)(
+                Credentials(*key), service, region or self.environ["AWS_DEFAULT_REGION"])
+            with mock.patch("botocore.auth.get_current_datetime", return_value=when) if when else _nothing():
+                signer.add_auth(request)
+        host, port = self.url[len("http://"):].split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            connection.request(method, path, body=body, headers=dict(request.headers.items()))
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
 
     def descendants(self) -> list[int]:
         return [p.pid for p in psutil.Process(self.process.pid).children(recursive=True)]
@@ -131,6 +162,14 @@ class Server:
     def log(self) -> str:
         with open(self.stderr.name, encoding="utf-8", errors="replace") as f:
             return f.read()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def run_client(python: str, server: Server, script: str, *args: str, cwd=None, timeout: float = 900):

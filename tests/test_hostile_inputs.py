@@ -182,6 +182,12 @@ def test_secret_hyperparameters_and_url_passwords_are_redacted_everywhere(tmp_pa
     ("AWS_SESSION_TOKEN", True), ("token", True), ("client_secret_id", True), ("openai_api_key", True),
     ("credentials", True), ("AWS_ACCESS_KEY_ID", False), ("max_tokens", False), ("tokenizer", False),
     ("epochs", False), ("keyboard", False),
+    # word parts (issue 21): PASS, PWD, PAT, KEY, TOKEN, PRIVATE, CREDENTIAL as a part of the name
+    ("DB_PASS", True), ("pwd", True), ("GITHUB_PAT", True), ("githubPat", True), ("access_key", True),
+    ("PRIVATE_KEY_PEM", True), ("dbPassword", True), ("MY_PASSPHRASE", True), ("gcp_creds", True),
+    ("SM_HP_DB_PASS", True), ("hftoken", True),
+    ("PATH", False), ("KEYBOARD", False), ("patience", False), ("num_passes", False), ("kms_key_id", False),
+    ("PWD", False), ("OLDPWD", False),  # the shell's working directory, in every environment
 ])
 def test_secret_names(name, secret):
     assert is_secret_name(name) is secret
@@ -195,6 +201,9 @@ def test_secret_names(name, secret):
     ('{"db_password": "abc"}', '{"db_password": "****"}'),
     ("https://me:pw@example.com/x", "https://me:****@example.com/x"),
     ("max_tokens=512 tokenizer=bert", "max_tokens=512 tokenizer=bert"),  # not secrets: the log stays useful
+    ("GITHUB_PAT=ghp_x PATH=/usr/bin", "GITHUB_PAT=**** PATH=/usr/bin"),
+    ("--db_pass=xyz --epochs=3", "--db_pass=**** --epochs=3"),
+    ("DATABASE_URL=postgres://u:pw@h/db", "DATABASE_URL=postgres://u:****@h/db"),
 ])
 def test_redaction_by_name_beside_the_value(text, shown):
     assert Redactor({})(text) == shown

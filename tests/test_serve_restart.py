@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import signal
+import subprocess
 import time
 
 import psutil
@@ -145,3 +146,51 @@ def test_sigterm_stops_the_running_jobs_and_the_server_cleanly(tmp_path):
         assert [t["Status"] for t in answer["SecondaryStatusTransitions"]][-2:] == ["Stopping", "Stopped"]
     finally:
         again.stop()
+
+
+DAEMON_SCRIPT = """
+    import os, subprocess, sys, time
+    # a daemon of the user's: its own session (setsid), no parent of the job's (double fork)
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import os, subprocess, sys, time; "
+                              "p = subprocess.Popen(['sleep', '600'], start_new_session=True); "
+                              "print(p.pid, flush=True)"],
+                             stdout=subprocess.PIPE, text=True)
+    print(f"daemon {child.stdout.readline().strip()}", flush=True)
+    child.wait()
+    time.sleep(600)
+"""
+
+
+def test_what_a_job_started_in_its_own_session_ends_after_a_sigkill_and_restart(tmp_path):
+    state = str(tmp_path / "state")
+    first = Server(state, "--bucket", BUCKET).start()
+    try:
+        sm = first.client("sagemaker")
+        code = put_code(first.client("s3"), BUCKET, key="daemon/sourcedir.tar.gz", script=DAEMON_SCRIPT)
+        sm.create_training_job(**job_request("daemon", BUCKET, code))
+        deadline = time.monotonic() + 120
+        while not [m for m in _messages(first, "daemon", "algo-1") if m.startswith("daemon ")]:
+            assert time.monotonic() < deadline, "the job never started its daemon"
+            time.sleep(0.3)
+        daemon = int([m for m in _messages(first, "daemon", "algo-1") if m.startswith("daemon ")][0].split()[1])
+        assert psutil.Process(daemon).cmdline() == ["sleep", "600"]
+        first.process.send_signal(signal.SIGKILL)
+        first.process.wait()
+    finally:
+        first.stop()
+    assert _gone([daemon], timeout=0) == [daemon]  # the kill alone leaves it running, outside every group
+    stranger = subprocess.Popen(["sleep", "600"], start_new_session=True)  # not the job's: it stays
+    try:
+        second = Server(state).start()
+        try:
+            assert _gone([daemon], timeout=30) == [], "the dead server's job left its daemon running"
+            assert "ended 1 process(es) that the previous server's jobs left running" in second.log()
+            assert stranger.poll() is None
+            assert second.client("sagemaker").describe_training_job(TrainingJobName="daemon")["TrainingJobStatus"] \
+                == "Failed"
+        finally:
+            second.stop()
+    finally:
+        stranger.kill()
+        stranger.wait()

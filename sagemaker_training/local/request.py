@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from .. import params
 from ..storage import uri as uri_rules
 from ..environment import check_channel_name, check_text
-from ..errors import ClientError
+from ..errors import ClientError, is_secret_name, shown_value
 from ..core.hyperparameters import check_names, decode_value
 
 FRAMEWORKS = ("tensorflow", "mxnet")
@@ -316,8 +316,10 @@ def validate(body, framework: str | None = None) -> TrainingRequest:
         if len(key) > 256:
             fail(f"HyperParameters: the name {key[:40]!r}... is longer than 256 characters.")
         if not isinstance(value, str):
-            fail(f"HyperParameters.{key} must be a string, got {json.dumps(value)} "
-                  f"(the API takes strings; JSON-encode the value: {json.dumps(json.dumps(value))}).")
+            if is_secret_name(key):  # the message quotes no secret
+                fail(f"HyperParameters.{key} must be a string (the API takes strings; JSON-encode the value).")
+            fail(f"HyperParameters.{key} must be a string, got {shown_value(key, json.dumps(value))} "
+                 f"(the API takes strings; JSON-encode the value: {shown_value(key, json.dumps(json.dumps(value)))}).")
         if len(value) > 2500:
             fail(f"HyperParameters.{key} is longer than 2500 characters.")
         decoded[key] = _host_rule(_decoded_hyperparameter, key, value)
@@ -346,7 +348,7 @@ def validate(body, framework: str | None = None) -> TrainingRequest:
     environment = _object(body, "Environment", required=False)
     for key, value in environment.items():
         if not isinstance(value, str):
-            fail(f"Environment.{key} must be a string, got {json.dumps(value)}.")
+            fail(f"Environment.{key} must be a string, got {shown_value(key, json.dumps(value))}.")
         if not _ENV_NAME.match(key):
             fail(f"Environment: the name {key[:60]!r} is not a variable name (a letter or '_', then letters, "
                   "digits and '_'): rename it.")

@@ -14,7 +14,7 @@ import datetime
 import threading
 
 from .. import params
-from ..errors import REDACTED, is_secret_name
+from ..errors import REDACTED, is_secret_name, without_url_passwords
 from ..storage.uri import as_uri  # noqa: F401 - local mode's callers take it from here
 from .request import DEFAULT_MAX_RUN, TrainingRequest
 
@@ -110,8 +110,9 @@ class JobState:
 def shown(values: dict) -> dict:
     """A name -> value map of the request (HyperParameters, Environment) as a
     description shows it: the value of every secret-named entry (the
-    Redactor's rule, errors.is_secret_name) is ``****``."""
-    return {name: REDACTED if is_secret_name(name) else value for name, value in values.items()}
+    Redactor's rule, errors.is_secret_name) is ``****``, and a URL's password in any other is too."""
+    return {name: REDACTED if is_secret_name(name) else
+            (without_url_passwords(value) if isinstance(value, str) else value) for name, value in values.items()}
 
 
 def arn(request: TrainingRequest, region: str) -> str:

@@ -9,6 +9,10 @@ module:
 |---|---|
 | ``command.py`` | the command line: start everything, print the exports, shut down |
 | ``routes.py`` | the one port: routing by X-Amz-Target, SigV4 credential scope, path-style S3 |
+| ``auth.py`` | the state dir's key pair, the SigV4 check of every request (botocore's signers), loopback |
+| ``statedir.py`` | the state dir's lock (one server per state dir) and its private modes |
+| ``leftovers.py`` | what a SIGKILLed server's jobs left running: tokens recorded, swept at start-up |
+| ``s3_keys.py`` | the S3 keys SeaweedFS would alias (empty path segments), refused |
 | ``protocol.py`` | botocore's service models: validation, AWS-shaped errors, JSON 1.1 |
 | ``sagemaker.py`` | the SageMaker operations (Create/Describe/List/Stop, tags) |
 | ``describe.py`` | DescribeTrainingJob of a stored job: local mode's renderer (local.state.render), adapted |

@@ -1,6 +1,8 @@
 """``sagemaker-training serve``: the command line.
 
-Starts, in order: the store (SQLite under ``--state-dir``; jobs that were
+Takes the state dir's lock first (statedir.Lock: a second server on it exits
+at once, naming the holder), and its key pair (auth.load_or_create). Starts,
+in order: the store (SQLite under ``--state-dir``; jobs that were
 running when a previous server died become Failed, saying so), the S3 (the
 embedded SeaweedFS with its data in the state dir, or ``--s3-endpoint``),
 the buckets of ``--bucket``, the job queue and the HTTP server. Then it
@@ -34,7 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="A local control plane for the SageMaker Python SDK, boto3 and the AWS CLI: SageMaker "
                     "training jobs (each run the way `sagemaker-training local` runs it), their CloudWatch "
                     "logs, STS and S3 on one loopback port. Point a client at it with AWS_ENDPOINT_URL.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: loopback only; any other needs --allow-remote)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="allow a --host that is not loopback: whoever reaches the port and holds the printed "
+                             "key runs code as this user")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one, printed at start)")
     parser.add_argument("--state-dir", default=None,
                         help=f"jobs, logs and the embedded S3's objects (default {default_state_dir()})")
@@ -52,12 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _exports(url: str, region: str, state_dir: str, s3_endpoint: str | None) -> list[str]:
+def _exports(url: str, region: str, state_dir: str, s3_endpoint: str | None, key: tuple[str, str]) -> list[str]:
     config = os.path.join(state_dir, SDK_CONFIG)
     with open(config, "w", encoding="utf-8") as f:  # SDK v2: no telemetry call to the internet after fit()
         f.write("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n")
     lines = [f"export AWS_ENDPOINT_URL={url}", f"export AWS_DEFAULT_REGION={region}",
-             "export AWS_ACCESS_KEY_ID=serve", "export AWS_SECRET_ACCESS_KEY=serve",
+             f"export AWS_ACCESS_KEY_ID={key[0]}", f"export AWS_SECRET_ACCESS_KEY={key[1]}",
              f"export SAGEMAKER_USER_CONFIG_OVERRIDE={config}"]
     if s3_endpoint:
         lines.append(f"export AWS_ENDPOINT_URL_S3={s3_endpoint}")
@@ -75,22 +81,54 @@ def _job_s3_environ(endpoint: str, embedded: bool) -> dict:
 
 
 def serve(args) -> int:
-    from . import cloudwatch, routes, s3, sagemaker  # noqa: PLC0415 - botocore and sqlite only when serving
-    from .scheduler import Scheduler  # noqa: PLC0415
-    from .store import Store  # noqa: PLC0415
-    from .tuning.operations import TuningOperations  # noqa: PLC0415
-    from .tuning.tuner import Tuner  # noqa: PLC0415
-
+    from . import auth, statedir  # noqa: PLC0415
     region = params.region_from(os.environ, args.region)
     state_dir = os.path.abspath(os.path.expanduser(args.state_dir or default_state_dir()))
     if args.max_running < 1:
         sys.stderr.write(f"{PROG}: --max-running must be at least 1, got {args.max_running}\n")
         return 2
-    store = Store(state_dir)
 
     def log(message: str) -> None:
         sys.stderr.write(f"{PROG}: {message}\n")
         sys.stderr.flush()
+
+    if not auth.is_loopback(args.host):
+        if not args.allow_remote:
+            log(f"--host {args.host} is not a loopback address: whoever reaches the port and holds the key runs "
+                "code as this user. Add --allow-remote to serve it anyway, or leave --host at 127.0.0.1.")
+            return 2
+        log(f"WARNING: serving on {args.host} (--allow-remote): anyone who reaches this port and holds the key in "
+            f"{os.path.join(state_dir, auth.CREDENTIALS_FILE)} runs code as {_user()} on this machine")
+    try:
+        lock = statedir.Lock(statedir.private_dir(state_dir)).acquire()
+    except statedir.Busy as exc:
+        log(str(exc))
+        return 2
+    try:
+        return _serve(args, state_dir, region, log)
+    finally:
+        lock.release()
+
+
+def _user() -> str:
+    import getpass  # noqa: PLC0415
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def _serve(args, state_dir: str, region: str, log) -> int:
+    """The server, on a state dir whose lock this process holds."""
+    from . import auth, cloudwatch, routes, s3, sagemaker  # noqa: PLC0415 - botocore and sqlite only when serving
+    from .scheduler import Scheduler  # noqa: PLC0415
+    from .store import Store  # noqa: PLC0415
+    from .tuning.operations import TuningOperations  # noqa: PLC0415
+    from .tuning.tuner import Tuner  # noqa: PLC0415
+
+    key = auth.load_or_create(state_dir)
+    store = Store(state_dir)
 
     embedded = None
     if args.s3_endpoint:
@@ -117,18 +155,20 @@ def serve(args) -> int:
                 f"{', '.join(orphans)}")
         tuner = Tuner(store, scheduler, log)
         app = routes.App(sagemaker.SageMaker(store, scheduler, TuningOperations(store, tuner)), cloudwatch.Logs(store),
-                         endpoint, region,
-                         verbose=args.verbose, s3_embedded=embedded is not None)
+                         endpoint, region, auth.Verifier(*key, region), verbose=args.verbose,
+                         s3_embedded=embedded is not None, on_s3_delete=embedded.vacuum if embedded else None)
         try:
             server = routes.make_server(args.host, args.port, app)
         except OSError as exc:
             log(f"cannot listen on {args.host}:{args.port}: {exc.strerror}; choose another --port")
             return 2
         host, port = server.server_address[:2]
+        if host in ("0.0.0.0", "::"):  # every interface: this machine's clients reach it on loopback
+            host = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
         url = f"http://{host}:{port}"
         scheduler.start()
         tuner.start()
-        for line in _exports(url, region, state_dir, args.s3_endpoint):
+        for line in _exports(url, region, state_dir, args.s3_endpoint, key):
             print(line)
         print(f"ready {url}", flush=True)
         log(f"state in {state_dir}; S3 {'embedded at ' + endpoint if embedded else 'at ' + endpoint}; "

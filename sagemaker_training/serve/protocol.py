@@ -20,6 +20,7 @@ import json
 import re
 
 from ..core import guarded_json
+from ..errors import shown_value
 
 
 class ApiError(Exception):
@@ -59,8 +60,11 @@ def _camel(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
-def _shown(value) -> str:
+def _shown(value, path: str) -> str:
+    """A value as a message quotes it: never the value of a secret-named field or map entry
+    (``hyperParameters.db_password.value``), never a URL's password (errors.shown_value)."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = shown_value(path, text)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -81,7 +85,7 @@ def _structural_errors(params: dict, shape) -> list[str]:
                             f"(valid: {', '.join(details['valid_names'])})")
         elif kind == "invalid type":
             kinds = ", ".join(t.replace("<class '", "").replace("'>", "") for t in details["valid_types"])
-            messages.append(f"Value {_shown(details['param'])!r} at '{where}' failed to satisfy constraint: "
+            messages.append(f"Value {_shown(details['param'], where)!r} at '{where}' failed to satisfy constraint: "
                             f"Member must be of type {kinds}")
         # ranges and lengths: _constraint_errors checks them all, as the service does
     return messages
@@ -111,7 +115,7 @@ def _constraint_errors(value, shape, path: str, out: list) -> None:
         for key, item in value.items():
             _constraint_errors(key, shape.key, f"{path}.{key}.key", out)
             _constraint_errors(item, shape.value, f"{path}.{key}.value", out)
-    shown = f"Value {_shown(value)!r} at '{path}' failed to satisfy constraint: Member must"
+    shown = f"Value {_shown(value, path)!r} at '{path}' failed to satisfy constraint: Member must"
     if kind == "string" and isinstance(value, str):
         if shape.enum and value not in shape.enum:
             out.append(f"{shown} satisfy enum value set: [{', '.join(shape.enum)}]")

@@ -6,7 +6,9 @@ SageMaker (``SageMaker.<Operation>``) or CloudWatch Logs
 credential scope (``Credential=KEY/DATE/REGION/SERVICE/aws4_request``, in the
 Authorization header or a presigned URL's query) names the service: ``sts``
 is answered here, anything else is S3, path-style, forwarded to the S3
-endpoint. The region of a request is its scope's.
+endpoint. Before any of that, auth.py checks the request's SigV4 signature
+against the server's key (in the answer's shape of the API it reaches); the
+region of a request is then the server's.
 
 Nothing here logs a header or a body: with ``--verbose`` a line per request
 names the service, the operation (or the method and path without its query)
@@ -20,7 +22,7 @@ import re
 import sys
 import urllib.parse
 
-from . import protocol, s3, sts
+from . import auth, protocol, s3, s3_keys, sts
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _QUERY_SCOPE = re.compile(r"[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -62,13 +64,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _json_api(self, target: str, region: str | None) -> None:
+    def _json_api(self, target: str, region: str | None, raw: bytes) -> None:
         prefix, _, operation = target.partition(".")
         service = {"SageMaker": self.app.sagemaker, "Logs_20140328": self.app.logs}.get(prefix)
         try:
             if service is None:
                 raise protocol.ApiError("UnknownOperationException", f"Unknown service target {prefix!r}.")
-            params = protocol.parse_body(self._body())
+            params = protocol.parse_body(raw)
             answer = service.call(operation, params, region or self.app.region)
             status, body = 200, protocol.encode(answer)
         except protocol.ApiError as exc:
@@ -84,16 +86,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _route(self) -> None:
         region, service = credential_scope(self)
         target = self.headers.get("X-Amz-Target")
+        api, signed_for = auth.api_of(target, service)
+        body = None if api == "s3" else self._body()
+        try:
+            self.app.verifier.check(self, api, signed_for, body)
+            if api == "s3":
+                s3_keys.check(self.path, self.headers)
+        except (auth.Refused, s3_keys.Refused) as refused:
+            status, answer, content_type = refused.answer()
+            self.close_connection = True  # an S3 body may follow, unread
+            self._answer(status, b"" if self.command == "HEAD" else answer, content_type)
+            self._note(api, "refused", status)
+            return
         if target:
-            self._json_api(target, region)
-        elif service == "sts":
+            self._json_api(target, region, body)
+        elif api == "sts":
             path = urllib.parse.urlsplit(self.path)
-            status, body = sts.call(self._body(), path.query)
+            status, body = sts.call(body, path.query)
             self._answer(status, body, "text/xml")
             self._note("sts", "", status)
         elif self.app.s3_endpoint:
             try:
                 status = s3.forward(self, self.app.s3_endpoint, embedded=self.app.s3_embedded)
+                if status < 300 and self.app.on_s3_delete and (self.command == "DELETE" or (
+                        self.command == "POST" and "delete" in urllib.parse.parse_qs(
+                            urllib.parse.urlsplit(self.path).query, keep_blank_values=True))):
+                    self.app.on_s3_delete()  # the embedded S3 reclaims the space
                 self._note("s3", f"{self.command} {urllib.parse.urlsplit(self.path).path}", status)
             except OSError as exc:
                 self._answer(502, f"<Error><Code>ServiceUnavailable</Code><Message>the S3 endpoint "
@@ -107,11 +125,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class App:
-    """What the handler needs: the services and the S3 endpoint."""
+    """What the handler needs: the services, the S3 endpoint and the key's verifier (auth.Verifier)."""
 
-    def __init__(self, sagemaker, logs, s3_endpoint: str | None, region: str, verbose: bool = False,
-                 s3_embedded: bool = True):
-        self.sagemaker, self.logs = sagemaker, logs
+    def __init__(self, sagemaker, logs, s3_endpoint: str | None, region: str, verifier, verbose: bool = False,
+                 s3_embedded: bool = True, on_s3_delete=None):
+        self.sagemaker, self.logs, self.verifier = sagemaker, logs, verifier
+        self.on_s3_delete = on_s3_delete
         self.s3_endpoint, self.s3_embedded = s3_endpoint, s3_embedded
         self.region = region
         self.verbose = verbose

@@ -8,6 +8,13 @@ built to persist, starts in about a second (measured: 0.8 s to the first
 answer, 1.1 s to a first PutObject; moto 0.4 s) and refuses keys with ``..``.
 It opens several ports (master, volume, filer, S3, admin, each with a gRPC
 twin); all are picked free on 127.0.0.1 so that several servers coexist.
+Its logs (``s3/logs``) and the unix sockets it has flags for (``s3/run``,
+given as paths relative to its working directory, so no path outgrows a
+socket's 108 bytes) stay in the state dir. Its gRPC sockets are
+``/tmp/seaweedfs-<service>-grpc-<port>.sock`` whatever it is told (the
+binary's own choice); every socket, those included, is removed when it stops. Space of deleted objects comes back: a DELETE through the proxy asks
+SeaweedFS's master to vacuum (compact the volumes that hold garbage), and the
+master also sweeps every :data:`VACUUM_SECONDS`.
 
 Clients reach it at ``AWS_ENDPOINT_URL`` like the other services: requests
 whose SigV4 scope names ``s3`` (or that carry none) are forwarded verbatim,
@@ -19,8 +26,10 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import threading
 import time
 
 from ..local.ports import free_port_block
@@ -29,6 +38,9 @@ from ..supervision import guard
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "transfer-encoding", "upgrade", "expect", "content-length"}
 _KMS_HEADERS = ("x-amz-server-side-encryption", "x-amz-copy-source-server-side-encryption")
+VACUUM_SECONDS = 300
+VACUUM_DELAYS = (2.0, 10.0)  # after a DELETE: a vacuum pass 2 s later, another 10 s after that
+_RUN_DIR, _LOG_DIR = "run", "logs"
 _PORTS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
           "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc")
 
@@ -55,6 +67,10 @@ class EmbeddedS3:
     """``weed mini`` on 127.0.0.1 with its data in ``<state dir>/s3``, for the server's lifetime."""
 
     def __init__(self, state_dir: str, log):
+        self.master = None
+        self.ports: dict | None = None
+        self._vacuum_lock = threading.Lock()
+        self._vacuuming = self._vacuum_wanted = False
         self.data_dir = os.path.join(state_dir, "s3")
         self.log = log
         self.process: subprocess.Popen | None = None
@@ -74,17 +90,29 @@ class EmbeddedS3:
 
     def _start(self, timeout: float) -> str:
         binary = weed_binary()
-        os.makedirs(self.data_dir, exist_ok=True)
+        os.makedirs(self.data_dir, mode=0o700, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)  # the objects are the jobs' data and models
         base = free_port_block(len(_PORTS))
         ports = {name: base + i for i, name in enumerate(_PORTS)}
-        argv = [binary, "mini", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false",
+        for sub in (_RUN_DIR, _LOG_DIR):
+            os.makedirs(os.path.join(self.data_dir, sub), mode=0o700, exist_ok=True)
+        self._remove_sockets()
+        argv = [binary, f"-logdir={os.path.join(self.data_dir, _LOG_DIR)}", "-log_max_files=3", "-log_max_size_mb=16",
+                "mini", f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false",
                 "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+                f"-filer.localSocket={_RUN_DIR}/filer.sock", f"-s3.localSocket={_RUN_DIR}/s3.sock",
+                f"-s3.localFilerSocket={_RUN_DIR}/filer.sock", "-master.garbageThreshold=0.01",
+                f"-master.vacuumIntervalSeconds={VACUUM_SECONDS}",
                 *(f"-{name}={port}" for name, port in ports.items())]
         log_path = os.path.join(self.data_dir, "weed.log")
         with open(log_path, "ab") as log_file:
+            # TMPDIR, relative to its working directory: where Go puts its gRPC sockets and temporary files
             self.process = subprocess.Popen(guard.argv(argv), stdin=subprocess.DEVNULL, stdout=log_file,
-                                            stderr=subprocess.STDOUT, cwd=self.data_dir, start_new_session=True)
+                                            stderr=subprocess.STDOUT, cwd=self.data_dir, start_new_session=True,
+                                            env={**os.environ, "TMPDIR": _RUN_DIR})
         self.endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+        self.ports = ports
+        self.master = ("127.0.0.1", ports["master.port"])
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -108,6 +136,51 @@ class EmbeddedS3:
         except OSError:
             return False
 
+    def vacuum(self) -> None:
+        """Ask the master to compact every volume that holds garbage, in the background; deletes
+        that come while it runs get one more pass after it (never more than one thread)."""
+        with self._vacuum_lock:
+            self._vacuum_wanted = True
+            if self._vacuuming:
+                return
+            self._vacuuming = True
+        threading.Thread(target=self._vacuum_loop, name="s3-vacuum", daemon=True).start()
+
+    def _vacuum_loop(self) -> None:
+        passes = 0
+        while True:
+            # the filer frees a deleted object's chunks in the background, a moment after the DELETE's
+            # answer: each pass waits for that, and one more pass follows the last delete's
+            time.sleep(VACUUM_DELAYS[min(passes, len(VACUUM_DELAYS) - 1)])
+            with self._vacuum_lock:
+                if not self._vacuum_wanted and passes >= len(VACUUM_DELAYS):
+                    self._vacuuming = False
+                    return
+                passes = 0 if self._vacuum_wanted else passes + 1
+                self._vacuum_wanted = False
+            try:
+                connection = http.client.HTTPConnection(*self.master, timeout=600)
+                connection.request("GET", "/vol/vacuum?garbageThreshold=0.0001")
+                connection.getresponse().read()
+                connection.close()
+            except OSError:
+                pass
+
+    def _remove_sockets(self) -> None:
+        run = os.path.join(self.data_dir, _RUN_DIR)
+        paths = [os.path.join(run, name) for name in (os.listdir(run) if os.path.isdir(run) else ())
+                 if name.endswith(".sock")]
+        for name, port in (self.ports or {}).items():  # weed's gRPC sockets: /tmp, named by service and port
+            if name.endswith(".port.grpc"):
+                paths.append(f"/tmp/seaweedfs-{name.split('.')[0]}-grpc-{port}.sock")
+        for path in paths:
+            try:
+                info = os.lstat(path)
+                if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.getuid():
+                    os.unlink(path)
+            except OSError:
+                pass
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -116,6 +189,7 @@ class EmbeddedS3:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._remove_sockets()
 
 
 def make_buckets(endpoint: str, region: str, names: list[str], embedded: bool = True) -> None:

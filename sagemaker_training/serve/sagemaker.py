@@ -91,8 +91,15 @@ class SageMaker:
         return answer
 
     # -- tags ---------------------------------------------------------------------
+    def _resource(self, arn: str) -> str:
+        """``arn``, when it is a resource of this server; else the API's error."""
+        if not self.store.has_arn(arn):
+            raise protocol.validation_error(f"Could not find resource {arn}: this server has no training or "
+                                            "tuning job with this ARN.")
+        return arn
+
     def op_ListTags(self, params: dict, region: str) -> dict:  # noqa: N802
-        tags = self.store.tags(params["ResourceArn"])
+        tags = self.store.tags(self._resource(params["ResourceArn"]))
         start = _offset(params.get("NextToken"))
         size = params.get("MaxResults", 50)
         answer = {"Tags": tags[start:start + size]}
@@ -101,11 +108,11 @@ class SageMaker:
         return answer
 
     def op_AddTags(self, params: dict, region: str) -> dict:  # noqa: N802
-        self.store.add_tags(params["ResourceArn"], params["Tags"])
+        self.store.add_tags(self._resource(params["ResourceArn"]), params["Tags"])
         return {"Tags": self.store.tags(params["ResourceArn"])}
 
     def op_DeleteTags(self, params: dict, region: str) -> dict:  # noqa: N802
-        self.store.delete_tags(params["ResourceArn"], params["TagKeys"])
+        self.store.delete_tags(self._resource(params["ResourceArn"]), params["TagKeys"])
         return {}
 
 

@@ -32,7 +32,7 @@ import threading
 import time
 
 from ..supervision import guard, streams
-from . import cloudwatch, describe
+from . import cloudwatch, describe, leftovers, statedir
 from .store import ORPHANED_REASON, TERMINAL
 
 _HOST_LINE = re.compile(r"^\[(algo-\d+)\] ?(.*)$", re.DOTALL)
@@ -99,6 +99,11 @@ class Scheduler:
 
     # -- the server's side ----------------------------------------------------------
     def recover(self) -> list[str]:
+        """The jobs a dead server left: what their processes left running ends (leftovers.sweep),
+        and those that were running become Failed (their names)."""
+        ended = leftovers.sweep(self.jobs_dir)
+        if ended:
+            self.log(f"ended {len(ended)} process(es) that the previous server's jobs left running")
         return self.store.recover(lambda job: describe.finished_state(
             job.state, "Failed", "Failed", ORPHANED_REASON.split(". ")[0], ORPHANED_REASON))
 
@@ -169,14 +174,13 @@ class Scheduler:
                         f"PlatformError: sagemaker-training serve could not start the job: {exc}"), started=True)
 
     def _launch(self, job) -> None:
-        job_dir = os.path.join(self.jobs_dir, job.name)
-        os.makedirs(job_dir, exist_ok=True)
-        with open(os.path.join(job_dir, "request.json"), "w", encoding="utf-8") as f:
-            json.dump(job.request, f)
+        job_dir = statedir.private_dir(os.path.join(statedir.private_dir(self.jobs_dir), job.name))
+        statedir.write_private(os.path.join(job_dir, "request.json"), json.dumps(job.request))
+        environ = leftovers.tag(job_dir, dict(os.environ))
         argv = [sys.executable, "-m", "sagemaker_training.serve.worker", job_dir, job.region, str(self.grace),
                 json.dumps(self.s3_environ)]
         process = subprocess.Popen(guard.argv(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, cwd=job_dir, start_new_session=True)
+                                   stderr=subprocess.PIPE, cwd=job_dir, start_new_session=True, env=environ)
         self.running[job.name] = process
         self.store.set_state(job.name, job.state, started=True)
         monitor = threading.Thread(target=self._monitor, args=(job, process), name=f"serve-{job.name}", daemon=True)

@@ -20,6 +20,8 @@ import sqlite3
 import threading
 import time
 
+from . import statedir
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -110,8 +112,11 @@ class Job:
 
 class Store:
     def __init__(self, state_dir: str):
-        os.makedirs(state_dir, exist_ok=True)
+        statedir.private_dir(state_dir)
         self.path = os.path.join(state_dir, "serve.sqlite3")
+        for suffix in ("", "-wal", "-shm"):  # SQLite gives the -wal and -shm it makes the database's mode
+            if suffix == "" or os.path.exists(self.path + suffix):
+                statedir.private_file(self.path + suffix)
         self.lock = threading.RLock()
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
@@ -146,10 +151,13 @@ class Store:
 
     # -- jobs -------------------------------------------------------------------
     def add_job(self, name: str, arn: str, region: str, request: dict, state: dict, tags: list) -> bool:
-        """Insert a new job; False when the name is taken (in the same transaction).
-        Its CreationTime is taken under the lock, so creation order is queue order."""
+        """Insert a new job; False when the name, or its ARN (which lowercases the name), is taken
+        (checked under the lock that serialises every write). Its CreationTime is taken under the
+        lock, so creation order is queue order."""
         try:
             with self.lock:
+                if self.has_arn(arn):
+                    return False
                 now = time.time()
                 self._write([
                     ("INSERT INTO jobs (name, arn, region, request, state, status, created, modified) "
@@ -162,6 +170,11 @@ class Store:
         except sqlite3.IntegrityError:
             return False
         return True
+
+    def has_arn(self, arn: str) -> bool:
+        """Whether a training or tuning job of this server has ``arn`` (what tags may be put on)."""
+        return bool(self._rows("SELECT 1 FROM jobs WHERE arn = ? UNION ALL SELECT 1 FROM tuning_jobs WHERE arn = ?",
+                               (arn, arn)))
 
     def job(self, name: str) -> Job | None:
         rows = self._rows("SELECT * FROM jobs WHERE name = ?", (name,))

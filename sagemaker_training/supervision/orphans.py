@@ -16,6 +16,11 @@ reach it, and it would outlive the job. The supervisor therefore:
    (:meth:`Orphans.scan`); at the end the rest get SIGTERM, then SIGKILL
    (:meth:`Orphans.sweep`), and so do the orphans that this frees in turn.
 
+A supervisor that was SIGKILLed sweeps nothing; whoever recorded its token
+(serve, for its jobs: serve/leftovers.py) ends what is left with
+:func:`end_carriers`: every process of this user whose environment carries
+the token, wherever it was re-parented.
+
 Nothing else is touched: a process started beside the supervisor by the
 same program (another thread, or the test that called ``supervise()``) is a
 child of this process but carries no token, so it is neither reaped nor
@@ -135,16 +140,61 @@ def _children_from_stat(pid: int) -> list[int]:
     return found
 
 
-def carries(pid: int, token: str) -> bool:
-    """Whether the environment ``pid`` started with holds ``token`` in ``SAGEMAKER_SUPERVISORS``."""
+def tokens_of(pid: int) -> set[str]:
+    """The tokens in ``SAGEMAKER_SUPERVISORS`` of the environment ``pid`` started with."""
     prefix = f"{TOKEN_ENV}=".encode()
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
             entries = f.read().split(b"\0")
     except OSError:
-        return False
-    wanted = token.encode()
-    return any(entry.startswith(prefix) and wanted in entry[len(prefix):].split() for entry in entries)
+        return set()
+    return {token.decode(errors="replace") for entry in entries if entry.startswith(prefix)
+            for token in entry[len(prefix):].split()}
+
+
+def carries(pid: int, token: str) -> bool:
+    """Whether the environment ``pid`` started with holds ``token`` in ``SAGEMAKER_SUPERVISORS``."""
+    return token in tokens_of(pid)
+
+
+def carriers(tokens: set[str]) -> list[int]:
+    """Every process of this user but this one whose environment carries one of ``tokens``, wherever
+    it was re-parented: what a supervisor that died (SIGKILL) left behind, found by the tokens it
+    recorded. A random token in the environment is what no stranger carries."""
+    found = []
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != me and tokens_of(int(name)) & tokens:
+            found.append(int(name))
+    return found
+
+
+def end_carriers(tokens: set[str], term_seconds: float = 1.0, limit_seconds: float = 5.0) -> list[int]:
+    """SIGTERM every carrier of ``tokens``, SIGKILL after ``term_seconds`` those that remain,
+    for at most ``limit_seconds``; the pids that were signalled."""
+    started = time.monotonic()
+    signalled: dict[int, float] = {}
+    while tokens and time.monotonic() - started < limit_seconds:
+        alive = [pid for pid in carriers(tokens) if not _zombie(pid)]
+        if not alive:
+            break
+        now = time.monotonic()
+        for pid in alive:
+            if pid not in signalled:
+                signalled[pid] = now
+                _signal(pid, signal.SIGTERM)
+            elif now - signalled[pid] >= term_seconds:
+                _signal(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    return list(signalled)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _reap(pid: int) -> bool:
