@@ -261,7 +261,7 @@ def test_tags_on_a_missing_arn_are_the_apis_error(server):
                          (sm.delete_tags, {"TagKeys": ["k"]})):
         kind, message, _ = _code(call, ResourceArn=missing, **kwargs)
         assert (kind, message) == ("ValidationException", f"Could not find resource {missing}: this server has no "
-                                                          "training job with this ARN.")
+                                                          "training or tuning job with this ARN.")
 
 
 def test_keys_with_empty_segments_do_not_alias_others(server):
