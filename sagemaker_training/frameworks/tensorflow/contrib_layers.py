@@ -99,7 +99,7 @@ def fully_connected(tf, inputs, num_outputs, activation_fn="relu", normalizer_fn
                     trainable=True, scope=None):
     """``tf.contrib.layers.fully_connected``: a dense layer, ReLU by default."""
     v1 = tf.compat.v1
-    activation = tf.nn.relu if activation_fn == "relu" else activation_fn
+    activation = _activation(tf, activation_fn)
     outputs = v1.layers.dense(
         inputs, num_outputs, activation=None if normalizer_fn else activation,
         kernel_initializer=weights_initializer or v1.glorot_uniform_initializer(),
@@ -107,11 +107,7 @@ def fully_connected(tf, inputs, num_outputs, activation_fn="relu", normalizer_fn
         use_bias=biases_initializer is not None and normalizer_fn is None,
         bias_initializer=v1.zeros_initializer() if biases_initializer == "zeros" else biases_initializer,
         bias_regularizer=biases_regularizer, trainable=trainable, name=scope, reuse=reuse)
-    if normalizer_fn is not None:
-        outputs = normalizer_fn(outputs, **(normalizer_params or {}))
-        if activation is not None:
-            outputs = activation(outputs)
-    return outputs
+    return _normalized(outputs, normalizer_fn, normalizer_params, activation)
 
 
 def xavier_initializer(tf, uniform=True, seed=None, dtype=None):
@@ -127,6 +123,14 @@ def l2_regularizer(tf, scale, scope=None):
             return tf.multiply(tf.cast(scale, weights.dtype.base_dtype), tf.nn.l2_loss(weights))
 
     return regularizer
+
+
+def _normalized(outputs, normalizer_fn, normalizer_params, activation):
+    """A contrib layer's last step: its normalizer (in place of the bias), then its activation."""
+    if normalizer_fn is None:
+        return outputs
+    outputs = normalizer_fn(outputs, **(normalizer_params or {}))
+    return outputs if activation is None else activation(outputs)
 
 
 def _activation(tf, activation_fn):
@@ -155,11 +159,7 @@ def conv2d(tf, inputs, num_outputs, kernel_size, stride=1, padding="SAME", data_
         use_bias=biases_initializer is not None and normalizer_fn is None,
         bias_initializer=v1.zeros_initializer() if biases_initializer == "zeros" else biases_initializer,
         bias_regularizer=biases_regularizer, trainable=trainable, name=scope, reuse=reuse)
-    if normalizer_fn is not None:
-        outputs = normalizer_fn(outputs, **(normalizer_params or {}))
-        if activation is not None:
-            outputs = activation(outputs)
-    return outputs
+    return _normalized(outputs, normalizer_fn, normalizer_params, activation)
 
 
 def dropout(tf, inputs, keep_prob=0.5, noise_shape=None, is_training=True, outputs_collections=None,
