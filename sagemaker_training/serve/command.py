@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="repeatable: create this bucket in the embedded S3 (the SDKs never create buckets)")
     parser.add_argument("--stop-grace", type=float, default=10.0, metavar="SECONDS",
                         help="after SIGTERM (StopTrainingJob), how long the hosts get before SIGKILL (default 10)")
+    parser.add_argument("--max-connections", type=int, default=256, metavar="N",
+                        help="connections served at once; one more gets a 503 that clients retry (default 256)")
+    parser.add_argument("--read-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="a connection silent this long, between requests or inside one, is closed (default 60)")
+    parser.add_argument("--log-retention-days", type=int, default=None, metavar="DAYS",
+                        help="keep jobs' log events this many days (CloudWatch's PutRetentionPolicy values: 1, 3, "
+                             "5, 7, 14, 30, ...); without it, PutRetentionPolicy's setting, else forever")
     parser.add_argument("--verbose", action="store_true", help="a line on stderr per request (no headers)")
     return parser
 
@@ -74,6 +81,17 @@ def _job_s3_environ(endpoint: str, embedded: bool) -> dict:
     return environ
 
 
+def _bounds_problem(args, retention_days) -> str | None:
+    if args.max_connections < 1:
+        return f"--max-connections must be at least 1, got {args.max_connections}"
+    if not 0 < args.read_timeout <= 3600:
+        return f"--read-timeout must be more than 0 and at most 3600 seconds, got {args.read_timeout:g}"
+    if args.log_retention_days is not None and args.log_retention_days not in retention_days:
+        return (f"--log-retention-days must be one of CloudWatch's values ({', '.join(map(str, retention_days))}), "
+                f"got {args.log_retention_days}")
+    return None
+
+
 def serve(args) -> int:
     from . import cloudwatch, routes, s3, sagemaker  # noqa: PLC0415 - botocore and sqlite only when serving
     from .scheduler import Scheduler  # noqa: PLC0415
@@ -84,7 +102,14 @@ def serve(args) -> int:
     if args.max_running < 1:
         sys.stderr.write(f"{PROG}: --max-running must be at least 1, got {args.max_running}\n")
         return 2
+    problem = _bounds_problem(args, cloudwatch.RETENTION_DAYS)
+    if problem:
+        sys.stderr.write(f"{PROG}: {problem}\n")
+        return 2
     store = Store(state_dir)
+    if args.log_retention_days is not None:
+        store.set_retention(args.log_retention_days)
+    store.expire_events()
 
     def log(message: str) -> None:
         sys.stderr.write(f"{PROG}: {message}\n")
@@ -116,7 +141,8 @@ def serve(args) -> int:
         app = routes.App(sagemaker.SageMaker(store, scheduler), cloudwatch.Logs(store), endpoint, region,
                          verbose=args.verbose, s3_embedded=embedded is not None)
         try:
-            server = routes.make_server(args.host, args.port, app)
+            server = routes.make_server(args.host, args.port, app, max_connections=args.max_connections,
+                                        read_timeout=args.read_timeout)
         except OSError as exc:
             log(f"cannot listen on {args.host}:{args.port}: {exc.strerror}; choose another --port")
             return 2

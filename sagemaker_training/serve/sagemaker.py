@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 
-from . import describe, protocol
+from . import describe, metrics, protocol
 from ..params import training_job_arn
 from ..local.request import RequestError, validate as validate_request
 
 NOT_FOUND = "Requested resource not found."
+# The SageMaker Python SDK's fit() describes a job once right after creating it, then only every 30 s
+# (sleeping 10 s between log reads): its first DescribeTrainingJob of a job waits for the job's end,
+# at most this long after the job's creation, so that a short job's fit() returns as it ends
+FIRST_DESCRIBE_WAIT = 25.0
+SDK_AGENT = "AWS-SageMaker-Python-SDK"
 
 
 def _arn(region: str, request: dict) -> str:
@@ -31,15 +37,29 @@ class SageMaker:
     def __init__(self, store, scheduler):
         self.store = store
         self.scheduler = scheduler
+        self._described: set[str] = set()  # jobs the SDK has described (FIRST_DESCRIBE_WAIT)
+        self._described_lock = threading.Lock()
 
-    def call(self, operation: str, params: dict, region: str) -> dict:
+    def call(self, operation: str, params: dict, region: str, agent: str = "") -> dict:
         handler = getattr(self, f"op_{operation}", None)
         protocol.validate("sagemaker", operation, params)
         if handler is None:
             raise protocol.ApiError("UnknownOperationException",
                                     f"sagemaker-training serve does not implement SageMaker.{operation}: it "
                                     "serves training jobs (Create/Describe/List/StopTrainingJob, tags).")
+        if operation == "DescribeTrainingJob" and SDK_AGENT in agent:
+            self._first_describe(params["TrainingJobName"])
         return handler(params, region)
+
+    def _first_describe(self, name: str) -> None:
+        """The SDK's first DescribeTrainingJob of a job waits for its end (FIRST_DESCRIBE_WAIT)."""
+        with self._described_lock:
+            if name in self._described:
+                return
+            self._described.add(name)
+        job = self.store.job(name)
+        if job is not None:
+            self.scheduler.wait_for_end(name, job.created + FIRST_DESCRIBE_WAIT)
 
     def _job(self, name: str, missing=None):
         job = self.store.job(name)
@@ -53,6 +73,9 @@ class SageMaker:
             validate_request(params)
         except RequestError as exc:
             raise protocol.validation_error(str(exc)) from None
+        problem = metrics.check(params)
+        if problem:
+            raise protocol.validation_error(f"1 validation error detected: {problem}")
         name = params["TrainingJobName"]
         arn = _arn(region, params)
         if not self.store.add_job(name, arn, region, params, describe.initial_state(self.scheduler.queue_message()),
@@ -77,6 +100,8 @@ class SageMaker:
         return {}
 
     def op_ListTrainingJobs(self, params: dict, region: str) -> dict:  # noqa: N802
+        for name in ("CreationTimeAfter", "CreationTimeBefore", "LastModifiedTimeAfter", "LastModifiedTimeBefore"):
+            protocol.epoch(params.get(name), name[:1].lower() + name[1:])  # a bad one is refused even with no jobs
         jobs = [j for j in self.store.jobs() if _matches(j, params)]
         key = {"Name": lambda j: j.name, "Status": lambda j: (j.status, j.created)}.get(
             params.get("SortBy"), lambda j: (j.created, j.seq))
@@ -122,10 +147,10 @@ def _offset(token) -> int:
 def _matches(job, params: dict) -> bool:
     summary = describe.summary(job)
     checks = (
-        ("CreationTimeAfter", lambda v: job.created > protocol.epoch(v)),
-        ("CreationTimeBefore", lambda v: job.created < protocol.epoch(v)),
-        ("LastModifiedTimeAfter", lambda v: job.modified > protocol.epoch(v)),
-        ("LastModifiedTimeBefore", lambda v: job.modified < protocol.epoch(v)),
+        ("CreationTimeAfter", lambda v: job.created > protocol.epoch(v, "creationTimeAfter")),
+        ("CreationTimeBefore", lambda v: job.created < protocol.epoch(v, "creationTimeBefore")),
+        ("LastModifiedTimeAfter", lambda v: job.modified > protocol.epoch(v, "lastModifiedTimeAfter")),
+        ("LastModifiedTimeBefore", lambda v: job.modified < protocol.epoch(v, "lastModifiedTimeBefore")),
         ("NameContains", lambda v: v.lower() in job.name.lower()),
         ("StatusEquals", lambda v: summary["TrainingJobStatus"] == v),
     )
