@@ -76,6 +76,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status, body = 200, protocol.encode(answer)
         except protocol.ApiError as exc:
             status, body = exc.status, exc.body()
+        except (bodies.BadBody, TimeoutError, ConnectionError):
+            raise  # the body could not be read: _route answers and ends the connection
         except Exception as exc:  # noqa: BLE001 - a bug here must still answer, in AWS's shape
             status = 500
             body = protocol.ApiError("InternalFailure", f"sagemaker-training serve failed: "

@@ -247,7 +247,7 @@ class Store:
         with self.lock:
             gone = self.db.execute("DELETE FROM log_events WHERE timestamp < ?", (cutoff,)).rowcount
             if gone:
-                self.db.execute("PRAGMA incremental_vacuum")
+                self.db.executescript("PRAGMA incremental_vacuum;")  # (execute would free one page)
                 self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return gone
 
