@@ -9,6 +9,8 @@ module:
 |---|---|
 | ``command.py`` | the command line: start everything, print the exports, shut down |
 | ``routes.py`` | the one port: routing by X-Amz-Target, SigV4 credential scope, path-style S3 |
+| ``listener.py`` | the socket: listen backlog, connection cap (503 beyond it), read timeout |
+| ``bodies.py`` | request bodies in bounded memory: Content-Length or chunked, malformed framing refused |
 | ``protocol.py`` | botocore's service models: validation, AWS-shaped errors, JSON 1.1 |
 | ``sagemaker.py`` | the SageMaker operations (Create/Describe/List/Stop, tags) |
 | ``describe.py`` | DescribeTrainingJob of a stored job: local mode's renderer (local.state.render), adapted |
@@ -17,5 +19,6 @@ module:
 | ``store.py`` | SQLite under the state dir: jobs, transitions, log events, metrics, tags |
 | ``scheduler.py`` | the queue (``--max-running``), the job processes, stopping |
 | ``worker.py`` | one job's process: local mode's job, its events on a pipe |
+| ``metrics.py`` | MetricDefinitions: checked at create, matched in a process of the job's own |
 | ``s3.py`` | the embedded S3 (SeaweedFS, persisting under the state dir) and the proxy to it |
 """
