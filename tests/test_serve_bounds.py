@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sqlite3
+import subprocess
 import urllib.parse
 
 import pytest
@@ -73,9 +74,10 @@ def _head(server, method: str, path: str, service: str, headers: dict, signed_bo
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def _read_answer(sock: socket.socket) -> tuple[int, dict, bytes]:
-    """One HTTP answer from the socket: status, headers (lowercase names), body."""
-    reader = sock.makefile("rb")
+def _read_answer(sock) -> tuple[int, dict, bytes]:
+    """One HTTP answer from the socket (or from a reader of it, for several answers in a row):
+    status, headers (lowercase names), body."""
+    reader = sock.makefile("rb") if isinstance(sock, socket.socket) else sock
     status_line = reader.readline()
     assert status_line, "the server closed the connection without an answer"
     status = int(status_line.split()[1])
@@ -260,7 +262,13 @@ def test_malformed_json_bodies_are_4xx_in_aws_shape(server, clients):
             assert status == expected, (length, body)
             assert json.loads(body)["__type"] in ("ValidationException", "RequestEntityTooLarge")
             assert headers.get("connection") == "close"
-            assert sock.recv(1) == b""  # closed cleanly after the answer
+            sock.shutdown(socket.SHUT_WR)  # this client sends no body: the server stops waiting for one
+            assert sock.recv(1) == b""  # and closes cleanly after the answer
+    # a client that sends the whole of a body over the limit reads the 413 (not a reset)
+    with pytest.raises(ClientError) as info:
+        server.client("sagemaker", validate=False).describe_training_job(TrainingJobName="x" * (3 * 1024 * 1024))
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert info.value.response["Error"]["Code"] == "RequestEntityTooLarge"
 
 
 def test_a_chunked_json_body_is_read_as_one_request(server, clients):
@@ -272,8 +280,9 @@ def test_a_chunked_json_body_is_read_as_one_request(server, clients):
                                                               "Transfer-Encoding": "chunked"}, body) + chunked
                      + _head(server, "POST", "/", "sagemaker", {**_json_target("ListTrainingJobs"),
                                                                 "Content-Length": str(len(then))}, then) + then)
-        first = _read_answer(sock)
-        second = _read_answer(sock)
+        reader = sock.makefile("rb")
+        first = _read_answer(reader)
+        second = _read_answer(reader)
     assert first[0] == 400 and json.loads(first[2]) == {"__type": "ValidationException",
                                                         "message": "Requested resource not found."}
     assert second[0] == 200 and len(json.loads(second[2])["TrainingJobSummaries"]) == 1
@@ -320,6 +329,10 @@ def test_malformed_s3_framing_is_a_400_in_s3s_shape(server, clients):
 
 # -- connections -----------------------------------------------------------------------------------
 def test_a_hundred_simultaneous_connections_are_all_answered(server, clients):
+    # the kernel's own view of the listening socket: its backlog (ss's Send-Q) holds a burst of 100
+    port = urllib.parse.urlsplit(server.url).port
+    listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True)
+    assert int(listening.stdout.split()[2]) >= 100, listening.stdout
     body = json.dumps({"MaxResults": 1}).encode()
     request = _head(server, "POST", "/", "sagemaker", {**_json_target("ListTrainingJobs"),
                                                        "Content-Length": str(len(body))}, body) + body

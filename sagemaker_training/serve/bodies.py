@@ -20,6 +20,9 @@ import re
 # environment entries of 512 characters, 50 tags, 20 channels: well under 1 MiB even escaped
 MAX_JSON_BODY = 2 * 1024 * 1024
 PIECE_BYTES = 64 * 1024
+# after a 413, a body of up to this many bytes is read and dropped before the connection closes, so
+# that a client still sending it reads the answer (closing with unread data resets the connection)
+MAX_DRAIN = 64 * 1024 * 1024
 _CHUNK_LINE_BYTES = 4096  # a chunk-size line with its extensions (aws-chunked signatures are ~90)
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 
@@ -27,9 +30,18 @@ _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 class BadBody(Exception):
     """The request's body cannot be read: ``status`` (400, 411, 413) and why."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, unread: int = 0):
         super().__init__(message)
-        self.message, self.status = message, status
+        self.message, self.status, self.unread = message, status, unread
+
+    def drain(self, rfile) -> None:
+        """Read and drop the body's bytes still to come (at most MAX_DRAIN), as the client sends them."""
+        if 0 < self.unread <= MAX_DRAIN:
+            try:
+                for _ in pieces(rfile, "length", self.unread):
+                    pass
+            except (BadBody, OSError):
+                pass
 
 
 def framing(headers) -> tuple[str, int]:
@@ -56,7 +68,7 @@ def pieces(rfile, kind: str, length: int, limit: int | None = None):
     """The body in pieces of at most PIECE_BYTES; BadBody when it is malformed, cut short
     or (``limit``) longer than ``limit`` bytes."""
     if limit is not None and kind == "length" and length > limit:
-        raise BadBody(f"the request body is {length} bytes; at most {limit} are accepted", 413)
+        raise BadBody(f"the request body is {length} bytes; at most {limit} are accepted", 413, unread=length)
     if kind == "length":
         left = length
         while left:

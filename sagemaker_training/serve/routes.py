@@ -95,6 +95,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self._refuse(exc.status, "ValidationException" if exc.status != 413 else "RequestEntityTooLarge",
                          exc.message)
+            exc.drain(self.rfile)
         except TimeoutError:
             self.close_connection = True
             self._refuse(400, "RequestTimeout", f"the request was not read within {self.timeout:g}s of silence "
