@@ -160,18 +160,21 @@ def test_a_regex_python_cannot_read_is_refused_at_create(clients):
 
 
 # -- the SDK's fit() -------------------------------------------------------------------------------
-def test_the_sdks_first_describe_of_a_short_job_answers_its_end(server, clients):
-    import boto3
-    from botocore.config import Config
-
+def test_the_first_describe_of_a_short_job_the_sdk_made_answers_its_end(server, clients):
     sm, _, _, code, _ = clients
-    sm.create_training_job(**job_request("fit-fast", BUCKET, code, env={"STEPS": "2"}))
-    sdk = boto3.session.Session().client(
-        "sagemaker", endpoint_url=server.url, region_name=server.environ["AWS_DEFAULT_REGION"],
-        aws_access_key_id=server.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        aws_secret_access_key=server.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        config=Config(user_agent_extra="AWS-SageMaker-Python-SDK/1.72.1"))
-    assert sdk.describe_training_job(TrainingJobName="fit-fast")["TrainingJobStatus"] == "Completed"
+    # the hyperparameters the SDK's framework estimators send (v1 and v2): JSON-encoded, the job's name among them
+    request = job_request("fit-fast", BUCKET, code, env={"STEPS": "2"})
+    request["HyperParameters"].update(sagemaker_job_name=json.dumps("fit-fast"), sagemaker_region='"us-east-1"',
+                                      sagemaker_container_log_level="20")
+    sm.create_training_job(**request)
+    assert sm.describe_training_job(TrainingJobName="fit-fast")["TrainingJobStatus"] == "Completed"
+    # a job another client made is described as it is, at once: here, still waiting for the test
+    sm.create_training_job(**job_request("not-the-sdks", BUCKET, code, env={"STEPS": "100000"}))
+    assert sm.describe_training_job(TrainingJobName="not-the-sdks")["TrainingJobStatus"] == "InProgress"
+    wait_for(sm, "not-the-sdks", statuses=("InProgress",), secondary="Training")
+    sm.stop_training_job(TrainingJobName="not-the-sdks")
+    stopped = wait_for(sm, "not-the-sdks")
+    assert stopped["TrainingJobStatus"] == "Stopped", stopped.get("FailureReason")
 
 
 # -- logs ------------------------------------------------------------------------------------------

@@ -129,9 +129,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             try:
                 status = s3.forward(self, self.app.s3_endpoint, embedded=self.app.s3_embedded)
                 self._note("s3", f"{self.command} {urllib.parse.urlsplit(self.path).path}", status)
-            except (bodies.BadBody, TimeoutError, ConnectionError):
-                raise
-            except OSError as exc:
+            except s3.Unreachable as exc:
+                self.close_connection = True
                 self._answer(502, f"<Error><Code>ServiceUnavailable</Code><Message>the S3 endpoint "
                                   f"{self.app.s3_endpoint} did not answer: {exc}</Message></Error>".encode(),
                              "application/xml")

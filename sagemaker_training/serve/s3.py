@@ -177,25 +177,42 @@ def forward(handler, endpoint: str, embedded: bool = True) -> int:
     host, port = endpoint.split("//", 1)[1].split(":")
     connection = http.client.HTTPConnection(host, int(port.rstrip("/")), timeout=300)
     try:
-        connection.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
-        if not any(k.lower() == "host" for k, _ in headers):
-            connection.putheader("Host", f"{host}:{port}")
-        for name, value in headers:
-            connection.putheader(name, value)
-        if kind == "length":
-            connection.putheader("Content-Length", str(length))
-        elif kind == "chunked":
-            connection.putheader("Transfer-Encoding", "chunked")
-        connection.endheaders()
-        for piece in bodies.pieces(handler.rfile, kind, length):
-            connection.send(b"%x\r\n%s\r\n" % (len(piece), piece) if kind == "chunked" else piece)
-        if kind == "chunked":
-            connection.send(b"0\r\n\r\n")
-        response = connection.getresponse()
+        with _upstream():
+            connection.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
+            if not any(k.lower() == "host" for k, _ in headers):
+                connection.putheader("Host", f"{host}:{port}")
+            for name, value in headers:
+                connection.putheader(name, value)
+            if kind == "length":
+                connection.putheader("Content-Length", str(length))
+            elif kind == "chunked":
+                connection.putheader("Transfer-Encoding", "chunked")
+            connection.endheaders()
+        for piece in bodies.pieces(handler.rfile, kind, length):  # the client's side: its errors are its own
+            with _upstream():
+                connection.send(b"%x\r\n%s\r\n" % (len(piece), piece) if kind == "chunked" else piece)
+        with _upstream():
+            if kind == "chunked":
+                connection.send(b"0\r\n\r\n")
+            response = connection.getresponse()
         _answer(handler, response)
         return response.status
     finally:
         connection.close()
+
+
+class Unreachable(Exception):
+    """The S3 endpoint failed (not the client): a 502 when nothing is answered yet."""
+
+
+class _upstream:  # noqa: N801 - used as a statement: ``with _upstream():``
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is not None and isinstance(exc, OSError):
+            raise Unreachable(str(exc) or type(exc).__name__) from exc
+        return False
 
 
 def _answer(handler, response) -> None:

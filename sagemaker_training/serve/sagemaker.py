@@ -23,10 +23,13 @@ from ..local.request import RequestError, validate as validate_request
 
 NOT_FOUND = "Requested resource not found."
 # The SageMaker Python SDK's fit() describes a job once right after creating it, then only every 30 s
-# (sleeping 10 s between log reads): its first DescribeTrainingJob of a job waits for the job's end,
-# at most this long after the job's creation, so that a short job's fit() returns as it ends
+# (sleeping 10 s between log reads): the first DescribeTrainingJob of a job the SDK made waits for the
+# job's end, at most this long after the job's creation, so that a short job's fit() returns as it ends.
+# The SDK is known by the hyperparameter its framework estimators add (v1 and v2), or by SDK v2's
+# User-Agent (SDK v1 appends its name to a botocore setting that current botocore no longer sends)
 FIRST_DESCRIBE_WAIT = 25.0
 SDK_AGENT = "AWS-SageMaker-Python-SDK"
+SDK_HYPERPARAMETER = "sagemaker_job_name"
 
 
 def _arn(region: str, request: dict) -> str:
@@ -47,19 +50,20 @@ class SageMaker:
             raise protocol.ApiError("UnknownOperationException",
                                     f"sagemaker-training serve does not implement SageMaker.{operation}: it "
                                     "serves training jobs (Create/Describe/List/StopTrainingJob, tags).")
-        if operation == "DescribeTrainingJob" and SDK_AGENT in agent:
-            self._first_describe(params["TrainingJobName"])
+        if operation == "DescribeTrainingJob":
+            self._first_describe(params["TrainingJobName"], SDK_AGENT in agent)
         return handler(params, region)
 
-    def _first_describe(self, name: str) -> None:
-        """The SDK's first DescribeTrainingJob of a job waits for its end (FIRST_DESCRIBE_WAIT)."""
+    def _first_describe(self, name: str, sdk_agent: bool) -> None:
+        """The first DescribeTrainingJob of a job the SDK made waits for its end (FIRST_DESCRIBE_WAIT)."""
+        job = self.store.job(name)
+        if job is None or not (sdk_agent or SDK_HYPERPARAMETER in (job.request.get("HyperParameters") or {})):
+            return
         with self._described_lock:
             if name in self._described:
                 return
             self._described.add(name)
-        job = self.store.job(name)
-        if job is not None:
-            self.scheduler.wait_for_end(name, job.created + FIRST_DESCRIBE_WAIT)
+        self.scheduler.wait_for_end(name, job.created + FIRST_DESCRIBE_WAIT)
 
     def _job(self, name: str, missing=None):
         job = self.store.job(name)
