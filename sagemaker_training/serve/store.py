@@ -3,9 +3,12 @@
 Tables: ``jobs`` (the request as sent, the job's state as its process last
 reported it, the queue order), ``log_events`` (every line of every host, in
 order, per stream), ``log_streams``, ``metrics`` (the last value of each
-MetricDefinitions metric) and ``tags``. Every change is one transaction, so a
-server killed at any moment leaves whole records; :meth:`Store.recover` then
-turns the jobs that were running into Failed ones that say why.
+MetricDefinitions metric), ``tags`` and ``settings`` (the log retention of
+PutRetentionPolicy / ``--log-retention-days``: expired events are deleted and
+their pages given back, the database being incremental-vacuum). Every change
+is one transaction, so a server killed at any moment leaves whole records;
+:meth:`Store.recover` then turns the jobs that were running into Failed ones
+that say why.
 
 One connection, shared by the server's threads under a lock: SQLite
 serialises writers anyway, and the load is a few jobs' log lines.
