@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="repeatable: create this bucket in the embedded S3 (the SDKs never create buckets)")
     parser.add_argument("--stop-grace", type=float, default=10.0, metavar="SECONDS",
                         help="after SIGTERM (StopTrainingJob), how long the hosts get before SIGKILL (default 10)")
+    parser.add_argument("--max-connections", type=int, default=256, metavar="N",
+                        help="connections served at once; one more gets a 503 that clients retry (default 256)")
+    parser.add_argument("--read-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="a connection silent this long, between requests or inside one, is closed (default 60)")
+    parser.add_argument("--log-retention-days", type=int, default=None, metavar="DAYS",
+                        help="keep jobs' log events this many days (CloudWatch's PutRetentionPolicy values: 1, 3, "
+                             "5, 7, 14, 30, ...); without it, PutRetentionPolicy's setting, else forever")
     parser.add_argument("--verbose", action="store_true", help="a line on stderr per request (no headers)")
     return parser
 
@@ -80,12 +87,29 @@ def _job_s3_environ(endpoint: str, embedded: bool) -> dict:
     return environ
 
 
+def _bounds_problem(args, retention_days) -> str | None:
+    if args.max_connections < 1:
+        return f"--max-connections must be at least 1, got {args.max_connections}"
+    if not 0 < args.read_timeout <= 3600:
+        return f"--read-timeout must be more than 0 and at most 3600 seconds, got {args.read_timeout:g}"
+    if args.log_retention_days is not None and args.log_retention_days not in retention_days:
+        return (f"--log-retention-days must be one of CloudWatch's values ({', '.join(map(str, retention_days))}), "
+                f"got {args.log_retention_days}")
+    return None
+
+
 def serve(args) -> int:
     from . import auth, statedir  # noqa: PLC0415
     region = params.region_from(os.environ, args.region)
     state_dir = os.path.abspath(os.path.expanduser(args.state_dir or default_state_dir()))
     if args.max_running < 1:
         sys.stderr.write(f"{PROG}: --max-running must be at least 1, got {args.max_running}\n")
+        return 2
+    from . import cloudwatch  # noqa: PLC0415
+    problem = _bounds_problem(args, cloudwatch.RETENTION_DAYS)
+    if problem:
+        sys.stderr.write(f"{PROG}: {problem}
+")
         return 2
 
     def log(message: str) -> None:
@@ -129,6 +153,9 @@ def _serve(args, state_dir: str, region: str, log) -> int:
 
     key = auth.load_or_create(state_dir)
     store = Store(state_dir)
+    if args.log_retention_days is not None:
+        store.set_retention(args.log_retention_days)
+    store.expire_events()
 
     embedded = None
     if args.s3_endpoint:
@@ -158,7 +185,8 @@ def _serve(args, state_dir: str, region: str, log) -> int:
                          endpoint, region, auth.Verifier(*key, region), verbose=args.verbose,
                          s3_embedded=embedded is not None, on_s3_delete=embedded.vacuum if embedded else None)
         try:
-            server = routes.make_server(args.host, args.port, app)
+            server = routes.make_server(args.host, args.port, app, max_connections=args.max_connections,
+                                        read_timeout=args.read_timeout)
         except OSError as exc:
             log(f"cannot listen on {args.host}:{args.port}: {exc.strerror}; choose another --port")
             return 2

@@ -163,13 +163,20 @@ def parse_body(raw: bytes):
                                                  f"{guarded_json.MAX_NESTING} levels deep.") from None
 
 
-def epoch(value) -> float | None:
-    """A timestamp as epoch seconds (what the JSON protocols send)."""
-    if value is None or isinstance(value, (int, float)):
+def epoch(value, where: str = "timestamp") -> float | None:
+    """A timestamp as epoch seconds, in any form botocore serialises or parses: a number or a
+    numeric string of epoch seconds, ISO 8601, RFC 822; a ValidationException otherwise."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return value
     if isinstance(value, datetime.datetime):
         return value.timestamp()
-    return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    from botocore.utils import parse_timestamp  # noqa: PLC0415
+
+    try:
+        return parse_timestamp(str(value)).timestamp()
+    except (ValueError, TypeError, OverflowError, RuntimeError, OSError):
+        raise validation_error(f"Value {_shown(value)!r} at '{where}' failed to satisfy constraint: Member must "
+                               "be a timestamp (epoch seconds, ISO 8601 or RFC 822)") from None
 
 
 def encode(answer: dict) -> bytes:

@@ -22,7 +22,7 @@ import re
 import sys
 import urllib.parse
 
-from . import auth, protocol, s3, s3_keys, sts
+from . import auth, bodies, listener, protocol, s3, s3_keys, sts
 
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _QUERY_SCOPE = re.compile(r"[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -54,10 +54,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sys.stderr.flush()
 
     def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        return bodies.read_all(self.rfile, self.headers)
 
     def _answer(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amzn-RequestId", "serve")
@@ -71,10 +73,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if service is None:
                 raise protocol.ApiError("UnknownOperationException", f"Unknown service target {prefix!r}.")
             params = protocol.parse_body(raw)
-            answer = service.call(operation, params, region or self.app.region)
+            answer = service.call(operation, params, region or self.app.region,
+                                  agent=self.headers.get("User-Agent", ""))
             status, body = 200, protocol.encode(answer)
         except protocol.ApiError as exc:
             status, body = exc.status, exc.body()
+        except (bodies.BadBody, TimeoutError, ConnectionError):
+            raise  # the body could not be read: _route answers and ends the connection
         except Exception as exc:  # noqa: BLE001 - a bug here must still answer, in AWS's shape
             status = 500
             body = protocol.ApiError("InternalFailure", f"sagemaker-training serve failed: "
@@ -84,6 +89,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._note(prefix, operation, status)
 
     def _route(self) -> None:
+        """Answer one request; a body that cannot be read is a 4xx in the service's shape and
+        ends the connection (its stream's position is lost)."""
+        try:
+            self._dispatch()
+        except bodies.BadBody as exc:
+            self.close_connection = True
+            self._refuse(exc.status, "ValidationException" if exc.status != 413 else "RequestEntityTooLarge",
+                         exc.message)
+            exc.drain(self.rfile)
+        except TimeoutError:
+            self.close_connection = True
+            self._refuse(400, "RequestTimeout", f"the request was not read within {self.timeout:g}s of silence "
+                                                "(the server's read timeout)")
+        except ConnectionError:
+            self.close_connection = True
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """An error before the request reached a service: JSON 1.1 with X-Amz-Target, S3's XML otherwise."""
+        self._note("http", f"{self.command} refused", status)
+        try:
+            if self.headers.get("X-Amz-Target"):
+                body = protocol.ApiError(code, message, status).body()
+                self._answer(status, body, "application/x-amz-json-1.1")
+            else:
+                self._answer(status, s3.error_xml(code, message), "application/xml")
+        except OSError:
+            pass
+
+    def _dispatch(self) -> None:
         region, service = credential_scope(self)
         target = self.headers.get("X-Amz-Target")
         api, signed_for = auth.api_of(target, service)
@@ -113,7 +147,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             urllib.parse.urlsplit(self.path).query, keep_blank_values=True))):
                     self.app.on_s3_delete()  # the embedded S3 reclaims the space
                 self._note("s3", f"{self.command} {urllib.parse.urlsplit(self.path).path}", status)
-            except OSError as exc:
+            except s3.Unreachable as exc:
+                self.close_connection = True
                 self._answer(502, f"<Error><Code>ServiceUnavailable</Code><Message>the S3 endpoint "
                                   f"{self.app.s3_endpoint} did not answer: {exc}</Message></Error>".encode(),
                              "application/xml")
@@ -136,8 +171,7 @@ class App:
         self.verbose = verbose
 
 
-def make_server(host: str, port: int, app: App) -> http.server.ThreadingHTTPServer:
-    handler = type("BoundHandler", (Handler,), {"app": app})
-    server = http.server.ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+def make_server(host: str, port: int, app: App, max_connections: int = listener.MAX_CONNECTIONS,
+                read_timeout: float = listener.READ_TIMEOUT) -> listener.BoundedServer:
+    handler = type("BoundHandler", (Handler,), {"app": app, "timeout": read_timeout})
+    return listener.BoundedServer((host, port), handler, max_connections)

@@ -33,6 +33,7 @@ import threading
 import time
 
 from ..local.ports import free_port_block
+from . import bodies
 from ..supervision import guard
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -222,49 +223,99 @@ def make_buckets(endpoint: str, region: str, names: list[str], embedded: bool = 
             time.sleep(0.2)
 
 
-def _read_chunked(stream) -> bytes:
-    parts = []
-    while True:
-        size = int(stream.readline().split(b";")[0].strip() or b"0", 16)
-        if size == 0:
-            while stream.readline() not in (b"\r\n", b"\n", b""):  # trailers
-                pass
-            return b"".join(parts)
-        parts.append(stream.read(size))
-        stream.readline()
+def error_xml(code: str, message: str) -> bytes:
+    """An S3-shaped error body."""
+    from xml.sax.saxutils import escape  # noqa: PLC0415
+
+    return (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{escape(code)}</Code>"
+            f"<Message>{escape(message)}</Message></Error>").encode()
+
+
+_NO_BODY = (204, 304)
 
 
 def forward(handler, endpoint: str, embedded: bool = True) -> int:
     """Send the handler's request to ``endpoint`` as it came; send back the answer (its status).
 
+    Bodies go through in pieces of bodies.PIECE_BYTES both ways, never whole: a
+    request's as its ``Content-Length`` or chunks say (a malformed framing is a
+    bodies.BadBody before anything is sent on), an answer's as its own length
+    says, or chunked when it gives none.
+
     To the embedded S3, KMS encryption headers are dropped: SDK v2 asks for
     ``aws:kms`` on every upload, SeaweedFS has no KMS and would refuse the
     object, and on loopback there is nothing to encrypt against."""
-    headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP
-               and not (embedded and k.lower().startswith(_KMS_HEADERS))}
-    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        body = _read_chunked(handler.rfile)
-    else:
-        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    kind, length = bodies.framing(handler.headers)
+    headers = [(k, v) for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP
+               and not (embedded and k.lower().startswith(_KMS_HEADERS))]
     host, port = endpoint.split("//", 1)[1].split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=300)
+    connection = http.client.HTTPConnection(host, int(port.rstrip("/")), timeout=300)
     try:
-        connection.request(handler.command, handler.path, body=body, headers=headers)
-        response = connection.getresponse()
-        data = b"" if handler.command == "HEAD" else response.read()
-        handler.send_response(response.status, response.reason)
-        for name, value in response.getheaders():
-            if name.lower() not in HOP_BY_HOP:
-                handler.send_header(name, value)
-        if handler.command == "HEAD":
-            length = response.getheader("Content-Length")
-            if length is not None:
-                handler.send_header("Content-Length", length)
-        else:
-            handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        if data:
-            handler.wfile.write(data)
+        with _upstream():
+            connection.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
+            if not any(k.lower() == "host" for k, _ in headers):
+                connection.putheader("Host", f"{host}:{port}")
+            for name, value in headers:
+                connection.putheader(name, value)
+            if kind == "length":
+                connection.putheader("Content-Length", str(length))
+            elif kind == "chunked":
+                connection.putheader("Transfer-Encoding", "chunked")
+            connection.endheaders()
+        for piece in bodies.pieces(handler.rfile, kind, length):  # the client's side: its errors are its own
+            with _upstream():
+                connection.send(b"%x\r\n%s\r\n" % (len(piece), piece) if kind == "chunked" else piece)
+        with _upstream():
+            if kind == "chunked":
+                connection.send(b"0\r\n\r\n")
+            response = connection.getresponse()
+        _answer(handler, response)
         return response.status
     finally:
         connection.close()
+
+
+class Unreachable(Exception):
+    """The S3 endpoint failed (not the client): a 502 when nothing is answered yet."""
+
+
+class _upstream:  # noqa: N801 - used as a statement: ``with _upstream():``
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is not None and isinstance(exc, OSError):
+            raise Unreachable(str(exc) or type(exc).__name__) from exc
+        return False
+
+
+def _answer(handler, response) -> None:
+    """The S3 endpoint's answer, its body in pieces."""
+    handler.send_response(response.status, response.reason)
+    for name, value in response.getheaders():
+        if name.lower() not in HOP_BY_HOP:
+            handler.send_header(name, value)
+    length = response.getheader("Content-Length")
+    no_body = handler.command == "HEAD" or response.status in _NO_BODY
+    chunked = not no_body and not (length or "").strip().isdigit()
+    if length is not None and not chunked:
+        handler.send_header("Content-Length", length)
+    if chunked:
+        handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    if no_body:
+        return
+    sent = 0
+    while True:
+        try:
+            piece = response.read(bodies.PIECE_BYTES)
+        except http.client.IncompleteRead:
+            piece = b""
+        if not piece:
+            break
+        sent += len(piece)
+        handler.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+    if chunked:
+        handler.wfile.write(b"0\r\n\r\n")
+    elif sent != int(length):  # the endpoint's answer was cut short: so is ours, and the connection ends
+        handler.close_connection = True

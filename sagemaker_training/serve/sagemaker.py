@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 
-from . import describe, protocol
+from . import describe, metrics, protocol
 from ..params import training_job_arn
 from ..local.request import RequestError, validate as validate_request
 
 NOT_FOUND = "Requested resource not found."
+# The SageMaker Python SDK's fit() describes a job once right after creating it, then only every 30 s
+# (sleeping 10 s between log reads): the first DescribeTrainingJob of a job the SDK made waits for the
+# job's end, at most this long after the job's creation, so that a short job's fit() returns as it ends.
+# The SDK is known by the hyperparameter its framework estimators add (v1 and v2), or by SDK v2's
+# User-Agent (SDK v1 appends its name to a botocore setting that current botocore no longer sends)
+FIRST_DESCRIBE_WAIT = 25.0
+SDK_AGENT = "AWS-SageMaker-Python-SDK"
+SDK_HYPERPARAMETER = "sagemaker_job_name"
 
 
 def _arn(region: str, request: dict) -> str:
@@ -32,8 +41,10 @@ class SageMaker:
         self.store = store
         self.scheduler = scheduler
         self.tuning = tuning  # the tuning jobs' operations (tuning/operations.py)
+        self._described: set[str] = set()  # jobs the SDK has described (FIRST_DESCRIBE_WAIT)
+        self._described_lock = threading.Lock()
 
-    def call(self, operation: str, params: dict, region: str) -> dict:
+    def call(self, operation: str, params: dict, region: str, agent: str = "") -> dict:
         handler = getattr(self, f"op_{operation}", None) or getattr(self.tuning, f"op_{operation}", None)
         protocol.validate("sagemaker", operation, params)
         if handler is None:
@@ -41,7 +52,20 @@ class SageMaker:
                                     f"sagemaker-training serve does not implement SageMaker.{operation}: it "
                                     "serves training jobs (Create/Describe/List/StopTrainingJob, tags) and "
                                     "hyperparameter tuning jobs.")
+        if operation == "DescribeTrainingJob":
+            self._first_describe(params["TrainingJobName"], SDK_AGENT in agent)
         return handler(params, region)
+
+    def _first_describe(self, name: str, sdk_agent: bool) -> None:
+        """The first DescribeTrainingJob of a job the SDK made waits for its end (FIRST_DESCRIBE_WAIT)."""
+        job = self.store.job(name)
+        if job is None or not (sdk_agent or SDK_HYPERPARAMETER in (job.request.get("HyperParameters") or {})):
+            return
+        with self._described_lock:
+            if name in self._described:
+                return
+            self._described.add(name)
+        self.scheduler.wait_for_end(name, job.created + FIRST_DESCRIBE_WAIT)
 
     def _job(self, name: str, missing=None):
         job = self.store.job(name)
@@ -55,6 +79,9 @@ class SageMaker:
             validate_request(params)
         except RequestError as exc:
             raise protocol.validation_error(str(exc)) from None
+        problem = metrics.check(params)
+        if problem:
+            raise protocol.validation_error(f"1 validation error detected: {problem}")
         name = params["TrainingJobName"]
         arn = _arn(region, params)
         if not self.store.add_job(name, arn, region, params, describe.initial_state(self.scheduler.queue_message()),
@@ -79,6 +106,8 @@ class SageMaker:
         return {}
 
     def op_ListTrainingJobs(self, params: dict, region: str) -> dict:  # noqa: N802
+        for name in ("CreationTimeAfter", "CreationTimeBefore", "LastModifiedTimeAfter", "LastModifiedTimeBefore"):
+            protocol.epoch(params.get(name), name[:1].lower() + name[1:])  # a bad one is refused even with no jobs
         jobs = [j for j in self.store.jobs() if _matches(j, params)]
         key = {"Name": lambda j: j.name, "Status": lambda j: (j.status, j.created)}.get(
             params.get("SortBy"), lambda j: (j.created, j.seq))
@@ -131,10 +160,10 @@ def _offset(token) -> int:
 def _matches(job, params: dict) -> bool:
     summary = describe.summary(job)
     checks = (
-        ("CreationTimeAfter", lambda v: job.created > protocol.epoch(v)),
-        ("CreationTimeBefore", lambda v: job.created < protocol.epoch(v)),
-        ("LastModifiedTimeAfter", lambda v: job.modified > protocol.epoch(v)),
-        ("LastModifiedTimeBefore", lambda v: job.modified < protocol.epoch(v)),
+        ("CreationTimeAfter", lambda v: job.created > protocol.epoch(v, "creationTimeAfter")),
+        ("CreationTimeBefore", lambda v: job.created < protocol.epoch(v, "creationTimeBefore")),
+        ("LastModifiedTimeAfter", lambda v: job.modified > protocol.epoch(v, "lastModifiedTimeAfter")),
+        ("LastModifiedTimeBefore", lambda v: job.modified < protocol.epoch(v, "lastModifiedTimeBefore")),
         ("NameContains", lambda v: v.lower() in job.name.lower()),
         ("StatusEquals", lambda v: summary["TrainingJobStatus"] == v),
     )

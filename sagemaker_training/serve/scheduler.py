@@ -12,9 +12,11 @@ running job the scheduler
   all of the job's log lines are stored, so a client that sees the end and
   reads the logs once more reads them all);
 * stores every log line in its host's stream ``<job>/algo-N-<epoch>``, in
-  batches, with ascending integer-millisecond timestamps, and applies the
-  job's ``MetricDefinitions`` regexes to it (the last value of each metric
-  becomes FinalMetricDataList);
+  batches, with ascending integer-millisecond timestamps, split into events
+  of at most 256 KiB as CloudWatch does; the job's own process matches its
+  ``MetricDefinitions`` (worker.MetricMatcher: a user's regex never runs in
+  the server) and reports the values, whose last ones become
+  FinalMetricDataList;
 * stops it on StopTrainingJob: SIGTERM to the job's process, which passes it
   to every host, waits the grace period and SIGKILLs what is left, then
   reports Stopped with the artifacts that exist.
@@ -37,6 +39,7 @@ from .store import ORPHANED_REASON, TERMINAL
 
 _HOST_LINE = re.compile(r"^\[(algo-\d+)\] ?(.*)$", re.DOTALL)
 FLUSH_SECONDS = 0.2
+EXPIRE_SECONDS = 600
 # a job process's report of its state is one JSON line on its stdout: DescribeTrainingJob's answer,
 # whose HyperParameters alone may reach 100 * (256 + 2500) characters
 EVENT_LINE_CHARS = 4 * 1024 * 1024
@@ -51,12 +54,6 @@ class _LogSink:
         self.epoch = int(time.time())
         self.streams: dict[str, str] = {}
         self.last_ms: dict[str, int] = {}
-        self.metrics = []
-        for definition in (job.request.get("AlgorithmSpecification", {}).get("MetricDefinitions") or []):
-            try:
-                self.metrics.append((definition["Name"], re.compile(definition["Regex"])))
-            except re.error:
-                pass  # a regex Python cannot read: that metric stays empty
 
     def line(self, text: str) -> None:
         match = _HOST_LINE.match(text)
@@ -67,17 +64,14 @@ class _LogSink:
             self.store.add_stream(stream, self.job, host)
         ms = max(int(time.time() * 1000), self.last_ms.get(stream, 0))
         self.last_ms[stream] = ms
-        values = []
-        for name, pattern in self.metrics:
-            found = pattern.search(message)
-            if found:
-                try:
-                    values.append((self.job, name, float(found.group(1) if pattern.groups else found.group(0)),
-                                   ms / 1000))
-                except (ValueError, IndexError):
-                    pass
         with self.lock:
-            self.pending.append(((stream, ms, message), values))
+            self.pending.extend(((stream, ms, part), ()) for part in cloudwatch.split_message(message))
+
+    def metrics(self, values: list) -> None:
+        """``[name, value, epoch seconds]`` triples the job's process matched (worker.MetricMatcher)."""
+        rows = [(self.job, str(name), float(value), float(when)) for name, value, when in values]
+        with self.lock:
+            self.pending.append((None, rows))
 
 
 class Scheduler:
@@ -114,6 +108,16 @@ class Scheduler:
     def wake(self) -> None:
         with self.cond:
             self.cond.notify_all()
+
+    def wait_for_end(self, name: str, until: float) -> None:
+        """Until the job has ended (its process reaped and its last state stored) or the
+        wall-clock time ``until``, whichever comes first."""
+        with self.cond:
+            while time.time() < until:
+                job = self.store.job(name)
+                if job is None or job.status in TERMINAL:
+                    return
+                self.cond.wait(timeout=min(1.0, max(0.0, until - time.time())))
 
     def queue_message(self) -> str:
         with self.cond:
@@ -200,6 +204,9 @@ class Scheduler:
             except ValueError:
                 sink.line(text)
                 return
+            if "metrics" in message:
+                sink.metrics(message["metrics"])
+                return
             if "state" in message:  # Starting began when the job was queued, not when its process started
                 transitions = message["state"].get("SecondaryStatusTransitions") or [{}]
                 if transitions[0].get("Status") == "Starting":
@@ -231,13 +238,18 @@ class Scheduler:
         with self.pending_lock:
             batch, self.pending[:] = list(self.pending), []
         if batch:
-            self.store.add_events([event for event, _ in batch], [m for _, values in batch for m in values])
+            self.store.add_events([event for event, _ in batch if event is not None],
+                                  [m for _, values in batch for m in values])
 
     def _flush_loop(self) -> None:
+        expired = 0.0
         while not self.closing:
             time.sleep(FLUSH_SECONDS)
             try:
                 self._flush()
+                if time.monotonic() - expired > EXPIRE_SECONDS:  # the log retention
+                    expired = time.monotonic()
+                    self.store.expire_events()
             except Exception as exc:  # noqa: BLE001 - keep flushing; say what went wrong
                 self.log(f"could not store log lines: {type(exc).__name__}: {exc}")
 

@@ -3,10 +3,13 @@
 Tables: ``jobs`` (the request as sent, the job's state as its process last
 reported it, the queue order), ``log_events`` (every line of every host, in
 order, per stream), ``log_streams``, ``metrics`` (the last value of each
-MetricDefinitions metric) and ``tags``; ``tuning_jobs`` and ``tuning_trials``
-(a tuning job and its training jobs' chosen values: tuning/records.py). Every change is one transaction, so a
-server killed at any moment leaves whole records; :meth:`Store.recover` then
-turns the jobs that were running into Failed ones that say why.
+MetricDefinitions metric), ``tags`` and ``settings`` (the log retention of
+PutRetentionPolicy / ``--log-retention-days``: expired events are deleted and
+their pages given back, the database being incremental-vacuum); ``tuning_jobs``
+and ``tuning_trials`` (a tuning job and its training jobs' chosen values:
+tuning/records.py). Every change is one transaction, so a server killed at any
+moment leaves whole records; :meth:`Store.recover` then turns the jobs that
+were running into Failed ones that say why.
 
 One connection, shared by the server's threads under a lock: SQLite
 serialises writers anyway, and the load is a few jobs' log lines.
@@ -57,6 +60,10 @@ CREATE TABLE IF NOT EXISTS metrics (
     value REAL NOT NULL,
     timestamp REAL NOT NULL,
     PRIMARY KEY (job, name)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tags (
     arn TEXT NOT NULL,
@@ -120,9 +127,14 @@ class Store:
         self.lock = threading.RLock()
         self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
+        # deleted log events give their pages back to the file (expire_events); an older file
+        # switches over once, with a VACUUM
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        if self.db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
+            self.db.execute("VACUUM")
 
     def close(self) -> None:
         with self.lock:
@@ -252,6 +264,34 @@ class Store:
         rows = self._rows(f"SELECT * FROM log_events WHERE {' AND '.join(clauses)} ORDER BY id {order} LIMIT ?",
                           (*args, limit))
         return rows if from_head else list(reversed(rows))
+
+    # -- retention (PutRetentionPolicy, --log-retention-days) ------------------------------
+    def set_retention(self, days: int | None) -> None:
+        if days is None:
+            self._write([("DELETE FROM settings WHERE name = 'retention_days'", ())])
+        else:
+            self._write([("INSERT OR REPLACE INTO settings (name, value) VALUES ('retention_days', ?)",
+                          (str(days),))])
+
+    def retention(self) -> int | None:
+        rows = self._rows("SELECT value FROM settings WHERE name = 'retention_days'")
+        return int(rows[0]["value"]) if rows else None
+
+    def expire_events(self, now: float | None = None) -> int:
+        """Delete the log events older than the retention, give their space back; how many went."""
+        days = self.retention()
+        if days is None:
+            return 0
+        cutoff = int(((now or time.time()) - days * 86400) * 1000)
+        with self.lock:
+            gone = self.db.execute("DELETE FROM log_events WHERE timestamp < ?", (cutoff,)).rowcount
+            if gone:
+                self.db.executescript("PRAGMA incremental_vacuum;")  # (execute would free one page)
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return gone
+
+    def stored_bytes(self) -> int:
+        return self._rows("SELECT COALESCE(SUM(LENGTH(message)), 0) AS n FROM log_events")[0]["n"]
 
     def metrics(self, job: str) -> list[sqlite3.Row]:
         return self._rows("SELECT * FROM metrics WHERE job = ? ORDER BY name", (job,))

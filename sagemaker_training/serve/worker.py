@@ -12,7 +12,10 @@ It talks to the server through two streams:
   at every transition of the job's state (the state part of
   DescribeTrainingJob, timestamps in epoch seconds);
 * stderr carries the job's log: the hosts' lines, prefixed ``[algo-N] `` by
-  the cluster, and local mode's own lines.
+  the cluster, and local mode's own lines;
+* with MetricDefinitions, every line of the log also goes to the job's own
+  matching process (metrics.py), and the values it finds come as
+  ``{"metrics": [[name, value, time], ...]}`` on stdout.
 
 A job in its own process keeps what local mode does to a process (signal
 handlers, children reaped, environment) away from the server and from the
@@ -34,6 +37,7 @@ from ..local.preflight import S3Clients, check, claim
 from ..local.progress import Log
 from ..local.request import RequestError, validate
 from ..local.state import JobState, state_part
+from . import metrics
 
 
 def _epoch(moment) -> float:
@@ -53,6 +57,12 @@ class Reporter:
             self.stream.write(json.dumps(event) + "\n")
             self.stream.flush()
 
+    def metrics(self, values: list) -> None:
+        """MetricDefinitions values the job's matcher found (metrics.Matcher)."""
+        with self.lock:
+            self.stream.write(json.dumps({"metrics": values}) + "\n")
+            self.stream.flush()
+
     def failed(self, reason: str) -> None:
         """The job ends before local mode's job could start (a bad request, S3)."""
         with self.lock:
@@ -62,9 +72,21 @@ class Reporter:
 
 def run(job_dir: str, region: str, grace: float, s3_environ: dict, events) -> int:
     reporter = Reporter(events)
-    log = Log(sys.stderr)
     with open(os.path.join(job_dir, "request.json"), encoding="utf-8") as f:
         body = json.load(f)
+    matcher = metrics.Matcher(body, reporter.metrics) if metrics.definitions(body) else None
+    if matcher:  # every line of the log passes by the job's own metrics matcher
+        sys.stderr = sys.stdout = metrics.Tee(sys.stderr, matcher.line)
+    try:
+        return _run(job_dir, region, grace, s3_environ, body, reporter)
+    finally:
+        if matcher:
+            sys.stderr.flush()
+            matcher.close()
+
+
+def _run(job_dir: str, region: str, grace: float, s3_environ: dict, body: dict, reporter: Reporter) -> int:
+    log = Log(sys.stderr)
     client = S3Clients(region, s3_environ)
     try:
         request = validate(body)
