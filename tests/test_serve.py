@@ -222,6 +222,18 @@ def test_stop_goes_through_stopping_to_stopped(clients):
         ("ValidationException", "The request was rejected because the training job is in status Stopped.")
 
 
+def test_a_stop_right_after_create_ends_stopped_never_failed(clients):
+    """StopTrainingJob at once: the job's process may not have its own SIGTERM handler yet (still
+    Starting); the job is Stopped all the same, not Failed."""
+    sm, _, _, code = clients
+    for index in range(3):
+        name = f"stopped-at-once-{index}"
+        sm.create_training_job(**job_request(name, BUCKET, code, env={"STEPS": "600", "STEP_SECONDS": "0.1"}))
+        sm.stop_training_job(TrainingJobName=name)
+        answer = wait_for(sm, name, timeout=60)
+        assert (answer["TrainingJobStatus"], answer.get("FailureReason")) == ("Stopped", None), answer
+
+
 def test_list_filters_sorts_and_pages(clients):
     sm, _, _, code = clients
     names = [f"listed-{i}" for i in range(5)]

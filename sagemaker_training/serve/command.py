@@ -108,8 +108,7 @@ def serve(args) -> int:
     from . import cloudwatch  # noqa: PLC0415
     problem = _bounds_problem(args, cloudwatch.RETENTION_DAYS)
     if problem:
-        sys.stderr.write(f"{PROG}: {problem}
-")
+        sys.stderr.write(f"{PROG}: {problem}\n")
         return 2
 
     def log(message: str) -> None:

@@ -224,6 +224,10 @@ class Scheduler:
         reader.join(timeout=10)
         self._flush()
         state = final.get("state")
+        if state is None and code in (-signal.SIGTERM, -signal.SIGKILL) and self.store.job(job.name).stop_requested:
+            # stopped before its process had put its own handler in place (still Starting): what was asked
+            state = describe.finished_state(self.store.job(job.name).state, "Stopped", "Stopped",
+                                            "Training job stopped before it started.")
         if state is None:  # the job's process died without a word
             reason = (f"PlatformError: the job's process ended with {_how(code)} without reporting an end; "
                       "see the job's log.")
