@@ -321,6 +321,7 @@ _SECRET_INSIDE = ("secret", "passw", "passphrase", "credential")
 _SECRET_WORDS = {"pass", "pwd", "pat", "key", "keys", "token", "private", "creds", "apikey", "privatekey"}
 _SECRET_ENDINGS = ("token", "apikey", "privatekey")
 _NOT_SECRET_NAMES = {"PWD", "OLDPWD"}
+_NOT_SECRET_LAST = {"error", "exception", "warning"}  # an exception's name, as in "KeyError: 'x'"
 # name = value, name: "value", --name value, ['--name', 'value'], "--name","value": the name is
 # checked with is_secret_name
 _SECRET_PATTERN = lazy_pattern(
@@ -342,6 +343,8 @@ def is_secret_name(name: str) -> bool:
     if name in _NOT_SECRET_NAMES:
         return False
     parts = [part.lower() for part in _NAME_PARTS().findall(name)]
+    if parts and parts[-1] in _NOT_SECRET_LAST:  # KeyError: 'label', TokenizerWarning: ...
+        return False
     for index, part in enumerate(parts):
         if any(word in part for word in _SECRET_INSIDE):
             return True

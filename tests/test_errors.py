@@ -91,7 +91,7 @@ def test_an_unknown_field_is_refused():
 def test_the_guards_record_has_the_schema(tmp_path):
     """supervision/guard.py cannot import the package; the record it writes has the same fields."""
     path = tmp_path / "error.json"
-    proc = subprocess.run([sys.executable, "-I", "-S", guard.__file__, str(os.getpid()), str(tmp_path / "none")],
+    proc = subprocess.run([sys.executable, "-I", "-S", guard.__file__, str(os.getpid()), "", str(tmp_path / "none")],
                           env={**os.environ, errors.ERROR_FILE_ENV: str(path)}, capture_output=True)
     assert proc.returncode == 127
     record = errors.read_error_file(str(path))

@@ -188,6 +188,7 @@ def test_secret_hyperparameters_and_url_passwords_are_redacted_everywhere(tmp_pa
     ("SM_HP_DB_PASS", True), ("hftoken", True),
     ("PATH", False), ("KEYBOARD", False), ("patience", False), ("num_passes", False), ("kms_key_id", False),
     ("PWD", False), ("OLDPWD", False),  # the shell's working directory, in every environment
+    ("KeyError", False), ("TokenError", False), ("PasswordWarning", False),  # exceptions: "KeyError: 'label'"
 ])
 def test_secret_names(name, secret):
     assert is_secret_name(name) is secret
