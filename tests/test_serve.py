@@ -234,6 +234,15 @@ def test_a_stop_right_after_create_ends_stopped_never_failed(clients):
         assert (answer["TrainingJobStatus"], answer.get("FailureReason")) == ("Stopped", None), answer
 
 
+def test_a_next_token_of_deep_json_is_a_validation_error(clients):
+    import base64
+
+    sm = clients[0]
+    token = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).decode()
+    assert _error(sm.list_training_jobs, NextToken=token) == (
+        "ValidationException", "Invalid pagination token: give back a NextToken exactly as it was returned.")
+
+
 def test_list_filters_sorts_and_pages(clients):
     sm, _, _, code = clients
     names = [f"listed-{i}" for i in range(5)]

@@ -22,7 +22,7 @@ module:
 | ``sts.py`` | STS GetCallerIdentity |
 | ``store.py`` | SQLite under the state dir: jobs, transitions, log events, metrics, tags |
 | ``scheduler.py`` | the queue (``--max-running``), the job processes, stopping |
-| ``worker.py`` | one job's process: local mode's job, its events on a pipe |
+| ``job_process.py`` | one job's process: local mode's job, its events on a pipe |
 | ``metrics.py`` | MetricDefinitions: checked at create, matched in a process of the job's own |
 | ``s3.py`` | the embedded S3 (SeaweedFS, persisting under the state dir) and the proxy to it |
 | ``tuning/`` | hyperparameter tuning jobs: their operations, the tuner loop, the strategies on Optuna (its ``__init__.py``) |

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from ..params import ACCOUNT
 from . import protocol
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -77,14 +78,14 @@ class Logs:
             raise protocol.ApiError("UnknownOperationException",
                                     f"sagemaker-training serve does not implement Logs.{operation}: it serves "
                                     "DescribeLogStreams and GetLogEvents of training jobs.")
-        return handler(params)
+        return handler(params, region)
 
     @staticmethod
     def _group(params: dict) -> None:
         if params.get("logGroupName", LOG_GROUP) != LOG_GROUP:
             raise _not_found("group")
 
-    def op_PutRetentionPolicy(self, params: dict) -> dict:  # noqa: N802
+    def op_PutRetentionPolicy(self, params: dict, region: str) -> dict:  # noqa: N802
         self._group(params)
         days = params["retentionInDays"]
         if days not in RETENTION_DAYS:
@@ -94,23 +95,23 @@ class Logs:
         self.store.expire_events()
         return {}
 
-    def op_DeleteRetentionPolicy(self, params: dict) -> dict:  # noqa: N802
+    def op_DeleteRetentionPolicy(self, params: dict, region: str) -> dict:  # noqa: N802
         self._group(params)
         self.store.set_retention(None)
         return {}
 
-    def op_DescribeLogGroups(self, params: dict) -> dict:  # noqa: N802
+    def op_DescribeLogGroups(self, params: dict, region: str) -> dict:  # noqa: N802
         prefix = params.get("logGroupNamePrefix") or ""
         if not LOG_GROUP.startswith(prefix):
             return {"logGroups": []}
-        group = {"logGroupName": LOG_GROUP, "arn": f"arn:aws:logs:local:000000000000:log-group:{LOG_GROUP}:*",
+        group = {"logGroupName": LOG_GROUP, "arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{LOG_GROUP}:*",
                  "storedBytes": self.store.stored_bytes()}
         days = self.store.retention()
         if days:
             group["retentionInDays"] = days
         return {"logGroups": [group]}
 
-    def op_DescribeLogStreams(self, params: dict) -> dict:  # noqa: N802 - AWS's names
+    def op_DescribeLogStreams(self, params: dict, region: str) -> dict:  # noqa: N802 - AWS's names
         self._group(params)
         rows = self.store.streams(params.get("logStreamNamePrefix"))
         if params.get("orderBy") == "LastEventTime":
@@ -122,7 +123,7 @@ class Logs:
         streams = []
         for row in rows[start:start + limit]:
             stream = {"logStreamName": row["name"], "creationTime": row["created"],
-                      "arn": f"arn:aws:logs:local:000000000000:log-group:{LOG_GROUP}:log-stream:{row['name']}",
+                      "arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{LOG_GROUP}:log-stream:{row['name']}",
                       "storedBytes": row["bytes"]}
             if row["first"] is not None:
                 stream.update(firstEventTimestamp=row["first"], lastEventTimestamp=row["last"],
@@ -133,7 +134,7 @@ class Logs:
             answer["nextToken"] = str(start + limit)
         return answer
 
-    def op_GetLogEvents(self, params: dict) -> dict:  # noqa: N802
+    def op_GetLogEvents(self, params: dict, region: str) -> dict:  # noqa: N802
         self._group(params)
         name = params["logStreamName"]
         if not self.store.stream_exists(name):

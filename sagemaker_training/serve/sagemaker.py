@@ -17,6 +17,7 @@ import base64
 import json
 import threading
 
+from ..core import guarded_json
 from . import describe, metrics, protocol
 from ..params import training_job_arn
 from ..local.request import RequestError, validate as validate_request
@@ -149,22 +150,27 @@ def _offset(token) -> int:
     if not token:
         return 0
     try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        offset = guarded_json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
         if isinstance(offset, int) and offset >= 0:
             return offset
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, guarded_json.TooDeep):
         pass
     raise protocol.validation_error("Invalid pagination token: give back a NextToken exactly as it was returned.")
 
 
 def _matches(job, params: dict) -> bool:
-    summary = describe.summary(job)
+    return matches_filters(params, job.name, job.created, job.modified, lambda: describe.summary(job)["TrainingJobStatus"])
+
+
+def matches_filters(params: dict, name: str, created: float, modified: float, status) -> bool:
+    """Whether a job (training or tuning) passes a List request's filters: its times, its name,
+    its status (``status()``, asked only when the request filters on it)."""
     checks = (
-        ("CreationTimeAfter", lambda v: job.created > protocol.epoch(v, "creationTimeAfter")),
-        ("CreationTimeBefore", lambda v: job.created < protocol.epoch(v, "creationTimeBefore")),
-        ("LastModifiedTimeAfter", lambda v: job.modified > protocol.epoch(v, "lastModifiedTimeAfter")),
-        ("LastModifiedTimeBefore", lambda v: job.modified < protocol.epoch(v, "lastModifiedTimeBefore")),
-        ("NameContains", lambda v: v.lower() in job.name.lower()),
-        ("StatusEquals", lambda v: summary["TrainingJobStatus"] == v),
+        ("CreationTimeAfter", lambda v: created > protocol.epoch(v, "creationTimeAfter")),
+        ("CreationTimeBefore", lambda v: created < protocol.epoch(v, "creationTimeBefore")),
+        ("LastModifiedTimeAfter", lambda v: modified > protocol.epoch(v, "lastModifiedTimeAfter")),
+        ("LastModifiedTimeBefore", lambda v: modified < protocol.epoch(v, "lastModifiedTimeBefore")),
+        ("NameContains", lambda v: v.lower() in name.lower()),
+        ("StatusEquals", lambda v: status() == v),
     )
-    return all(check(params[name]) for name, check in checks if params.get(name) is not None)
+    return all(check(params[field]) for field, check in checks if params.get(field) is not None)

@@ -1,7 +1,7 @@
 """The job queue: at most ``--max-running`` jobs at once, in order; their processes; stopping.
 
 A created job waits as InProgress / Starting until a slot is free, then runs
-as its own process (worker.py, under the exec guard (supervision/guard.py) so that it dies with the
+as its own process (job_process.py, under the exec guard (supervision/guard.py) so that it dies with the
 server) in ``<state dir>/jobs/<name>/``: no two running jobs share a
 directory, and each job's cluster reserves its block of ports on this
 machine while its hosts run (local.ports.reserve_port_block: a lock file per
@@ -181,7 +181,7 @@ class Scheduler:
         job_dir = statedir.private_dir(os.path.join(statedir.private_dir(self.jobs_dir), job.name))
         statedir.write_private(os.path.join(job_dir, "request.json"), json.dumps(job.request))
         environ = leftovers.tag(job_dir, dict(os.environ))
-        argv = [sys.executable, "-m", "sagemaker_training.serve.worker", job_dir, job.region, str(self.grace),
+        argv = [sys.executable, "-m", "sagemaker_training.serve.job_process", job_dir, job.region, str(self.grace),
                 json.dumps(self.s3_environ)]
         process = subprocess.Popen(guard.argv(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, cwd=job_dir, start_new_session=True, env=environ)

@@ -16,7 +16,7 @@ import json
 
 from ...local.request import RequestError, validate as validate_request
 from .. import protocol
-from ..sagemaker import _offset
+from ..sagemaker import _offset, matches_filters
 from ..store import TERMINAL
 from . import records, space, tuner as tuner_module
 
@@ -212,12 +212,4 @@ class TuningOperations:
 
 
 def _matches(tuning, params: dict) -> bool:
-    checks = (
-        ("CreationTimeAfter", lambda v: tuning.created > protocol.epoch(v)),
-        ("CreationTimeBefore", lambda v: tuning.created < protocol.epoch(v)),
-        ("LastModifiedTimeAfter", lambda v: tuning.modified > protocol.epoch(v)),
-        ("LastModifiedTimeBefore", lambda v: tuning.modified < protocol.epoch(v)),
-        ("NameContains", lambda v: v.lower() in tuning.name.lower()),
-        ("StatusEquals", lambda v: tuning.status == v),
-    )
-    return all(check(params[name]) for name, check in checks if params.get(name) is not None)
+    return matches_filters(params, tuning.name, tuning.created, tuning.modified, lambda: tuning.status)

@@ -1,6 +1,6 @@
 """One training job's process: local mode's job, run for the server.
 
-``python -m sagemaker_training.serve.worker JOB_DIR REGION GRACE S3_ENV_JSON``
+``python -m sagemaker_training.serve.job_process JOB_DIR REGION GRACE S3_ENV_JSON``
 runs the request in ``JOB_DIR/request.json`` exactly as ``sagemaker-training
 local --request`` runs it (local.request.validate, local.preflight.check and claim,
 then LocalJob: the hosts as process trees, MaxRuntimeInSeconds, the artifacts
