@@ -281,6 +281,19 @@ def sdk_python(name: str) -> str:
     return python
 
 
+def server_fixture(label: str, *args: str, env: dict | None = None):
+    """A module-scoped pytest fixture: a serve of its own state dir, started with ``args``."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory):
+        running = Server(str(tmp_path_factory.mktemp(label) / "state"), *args, env=env).start()
+        yield running
+        running.stop()
+
+    return server
+
+
 def sdk_fixture(name: str):
     """A module-scoped pytest fixture giving the python of SDK ``name``'s virtualenv."""
     import pytest

@@ -15,18 +15,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import S3_TEST_CREDENTIALS
-from serve_helpers import Server, job_request, put_code, sdk_python, stream_messages, wait_for
+from serve_helpers import server_fixture, Server, job_request, put_code, sdk_python, stream_messages, wait_for
 
 BUCKET = "serve-tests"
 GROUP = "/aws/sagemaker/TrainingJobs"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    state = tmp_path_factory.mktemp("serve") / "state"
-    server = Server(str(state), "--bucket", BUCKET, "--max-running", "2", "--stop-grace", "5").start()
-    yield server
-    server.stop()
+server = server_fixture("serve", "--bucket", BUCKET, "--max-running", "2", "--stop-grace", "5")
 
 
 @pytest.fixture(scope="module")

@@ -15,18 +15,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from serve_helpers import CLI, Server, clean_environ, job_request, put_code, wait_for
+from serve_helpers import server_fixture, CLI, Server, clean_environ, job_request, put_code, wait_for
 
 BUCKET = "serve-auth"
 TARGET = {"X-Amz-Target": "SageMaker.ListTrainingJobs", "Content-Type": "application/x-amz-json-1.1"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = Server(str(tmp_path_factory.mktemp("serve-auth") / "state"), "--bucket", BUCKET,
-                    "--max-running", "2").start()
-    yield server
-    server.stop()
+server = server_fixture("serve-auth", "--bucket", BUCKET, "--max-running", "2")
 
 
 def _client(server, service, key=None, secret=None, region=None):

@@ -14,19 +14,14 @@ import urllib.parse
 import pytest
 from botocore.exceptions import ClientError
 
-from serve_helpers import Server, job_request, put_code, stream_messages, wait_for
+from serve_helpers import server_fixture, Server, job_request, put_code, stream_messages, wait_for
 
 BUCKET = "serve-bounds"
 GROUP = "/aws/sagemaker/TrainingJobs"
 MAX_EVENT_BYTES = 256 * 1024 - 26
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    state = tmp_path_factory.mktemp("serve-bounds") / "state"
-    server = Server(str(state), "--bucket", BUCKET, "--max-running", "2", "--stop-grace", "5").start()
-    yield server
-    server.stop()
+server = server_fixture("serve-bounds", "--bucket", BUCKET, "--max-running", "2", "--stop-grace", "5")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from serve_helpers import Server, job_request, put_code, stream_messages, wait_for
+from serve_helpers import server_fixture, job_request, put_code, stream_messages, wait_for
 
 BUCKET = "serve-checkpoints"
 
@@ -45,13 +45,7 @@ PORTS = """
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    state = tmp_path_factory.mktemp("serve-ckpt") / "state"
-    server = Server(str(state), "--bucket", BUCKET, "--max-running", "2", "--stop-grace", "5",
-                    env={"SAGEMAKER_CHECKPOINT_SYNC_SECONDS": "0.3"}).start()
-    yield server
-    server.stop()
+server = server_fixture("serve-ckpt", "--bucket", BUCKET, "--max-running", "2", "--stop-grace", "5", env={"SAGEMAKER_CHECKPOINT_SYNC_SECONDS": "0.3"})
 
 
 @pytest.fixture(scope="module")

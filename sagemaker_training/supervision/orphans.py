@@ -178,13 +178,7 @@ def end_carriers(tokens: set[str], term_seconds: float = 1.0, limit_seconds: flo
         alive = [pid for pid in carriers(tokens) if not _zombie(pid)]
         if not alive:
             break
-        now = time.monotonic()
-        for pid in alive:
-            if pid not in signalled:
-                signalled[pid] = now
-                _signal(pid, signal.SIGTERM)
-            elif now - signalled[pid] >= term_seconds:
-                _signal(pid, signal.SIGKILL)
+        _escalate(alive, signalled, term_seconds)
         time.sleep(0.05)
     return list(signalled)
 
@@ -241,13 +235,19 @@ class Orphans:
         started = time.monotonic()
         signalled: dict[int, float] = {}
         while self.scan() and time.monotonic() - started < limit_seconds:
-            now = time.monotonic()
-            for pid in self.adopted:
-                if pid not in signalled:
-                    signalled[pid] = now
-                    _signal(pid, signal.SIGTERM)
-                elif now - signalled[pid] >= term_seconds:
-                    _signal(pid, signal.SIGKILL)
+            _escalate(self.adopted, signalled, term_seconds)
             time.sleep(0.02)
         self.ended.extend(signalled)
         return list(signalled)
+
+
+def _escalate(pids, signalled: dict, term_seconds: float) -> None:
+    """One round of ending ``pids``: SIGTERM to each not yet signalled (noted in ``signalled``),
+    SIGKILL to each that has had ``term_seconds`` since."""
+    now = time.monotonic()
+    for pid in pids:
+        if pid not in signalled:
+            signalled[pid] = now
+            _signal(pid, signal.SIGTERM)
+        elif now - signalled[pid] >= term_seconds:
+            _signal(pid, signal.SIGKILL)
