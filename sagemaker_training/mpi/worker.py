@@ -39,6 +39,7 @@ import threading
 import time
 
 from .. import mpi
+from ..core import guarded_json
 from ..environment import Environment
 from .agent import kill_tree
 from .rank import exit_status, failure_text, read_records
@@ -67,13 +68,16 @@ def write_verdict(state: str, verdict: dict) -> None:
     os.replace(tmp, verdict_path(state))
 
 
+VERDICT_MAX_BYTES = 4 << 20  # the first host's verdict file: a few lines of JSON
+
+
 def read_verdict(state: str, wait: float) -> dict | None:
     deadline = time.monotonic() + wait
     while True:
         try:
             with open(verdict_path(state), encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError):
+                return guarded_json.loads(f.read(VERDICT_MAX_BYTES))
+        except (OSError, ValueError, guarded_json.TooDeep):
             pass
         if time.monotonic() >= deadline:
             return None
