@@ -102,11 +102,8 @@ def fully_connected(tf, inputs, num_outputs, activation_fn="relu", normalizer_fn
     activation = _activation(tf, activation_fn)
     outputs = v1.layers.dense(
         inputs, num_outputs, activation=None if normalizer_fn else activation,
-        kernel_initializer=weights_initializer or v1.glorot_uniform_initializer(),
-        kernel_regularizer=weights_regularizer,
-        use_bias=biases_initializer is not None and normalizer_fn is None,
-        bias_initializer=v1.zeros_initializer() if biases_initializer == "zeros" else biases_initializer,
-        bias_regularizer=biases_regularizer, trainable=trainable, name=scope, reuse=reuse)
+        **_weights_and_biases(v1, normalizer_fn, weights_initializer, weights_regularizer, biases_initializer,
+                              biases_regularizer, trainable, scope, reuse))
     return _normalized(outputs, normalizer_fn, normalizer_params, activation)
 
 
@@ -123,6 +120,18 @@ def l2_regularizer(tf, scale, scope=None):
             return tf.multiply(tf.cast(scale, weights.dtype.base_dtype), tf.nn.l2_loss(weights))
 
     return regularizer
+
+
+def _weights_and_biases(v1, normalizer_fn, weights_initializer, weights_regularizer, biases_initializer,
+                        biases_regularizer, trainable, scope, reuse) -> dict:
+    """The ``tf.compat.v1.layers`` arguments of a contrib layer's weights and biases, with TF 1's
+    defaults: Glorot-uniform weights, zero biases, and no bias when a normalizer follows."""
+    return dict(
+        kernel_initializer=weights_initializer or v1.glorot_uniform_initializer(),
+        kernel_regularizer=weights_regularizer,
+        use_bias=biases_initializer is not None and normalizer_fn is None,
+        bias_initializer=v1.zeros_initializer() if biases_initializer == "zeros" else biases_initializer,
+        bias_regularizer=biases_regularizer, trainable=trainable, name=scope, reuse=reuse)
 
 
 def _normalized(outputs, normalizer_fn, normalizer_params, activation):
@@ -154,11 +163,8 @@ def conv2d(tf, inputs, num_outputs, kernel_size, stride=1, padding="SAME", data_
         inputs, num_outputs, kernel_size, strides=stride, padding=padding.lower(),
         data_format=_data_format(data_format), dilation_rate=rate,
         activation=None if normalizer_fn else activation,
-        kernel_initializer=weights_initializer or v1.glorot_uniform_initializer(),
-        kernel_regularizer=weights_regularizer,
-        use_bias=biases_initializer is not None and normalizer_fn is None,
-        bias_initializer=v1.zeros_initializer() if biases_initializer == "zeros" else biases_initializer,
-        bias_regularizer=biases_regularizer, trainable=trainable, name=scope, reuse=reuse)
+        **_weights_and_biases(v1, normalizer_fn, weights_initializer, weights_regularizer, biases_initializer,
+                              biases_regularizer, trainable, scope, reuse))
     return _normalized(outputs, normalizer_fn, normalizer_params, activation)
 
 
