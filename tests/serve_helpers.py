@@ -106,16 +106,17 @@ class Server:
     def client_environ(self) -> dict:
         return {**clean_environ(), **self.environ}
 
-    def client(self, service: str, validate: bool = True):
+    def client(self, service: str, validate: bool = True, **config):
         """A boto3 client of the server, signing with its printed key (``validate=False``: boto3 sends
-        what it is given, unchecked)."""
+        what it is given, unchecked; ``config``: more of botocore's ``Config``)."""
         import boto3
         from botocore.config import Config
 
         return boto3.session.Session().client(
             service, endpoint_url=self.url, region_name=self.environ["AWS_DEFAULT_REGION"],
             aws_access_key_id=self.environ["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=self.environ["AWS_SECRET_ACCESS_KEY"], config=Config(parameter_validation=validate))
+            aws_secret_access_key=self.environ["AWS_SECRET_ACCESS_KEY"],
+            config=Config(parameter_validation=validate, **config))
 
     def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None, service: str = "sagemaker",
                 sign: bool = True, key: tuple[str, str] | None = None, region: str | None = None,

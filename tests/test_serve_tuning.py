@@ -15,13 +15,14 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from serve_helpers import REPO, ROLE, Server, job_request, put_code, run_client, sdk_fixture
+from serve_helpers import REPO, ROLE, Server, job_request, put_code, run_client, sdk_fixture, stream_messages
 
 BUCKET = "tuning-tests"
 CLIENTS = os.path.join(REPO, "tests", "serve_clients")
 
 # A job whose loss depends on its hyperparameters: --lr (best at 0.3) and --curve (good: three
-# falling values at once; bad: a high, rising loss, slowly; silent: no objective line at all).
+# falling values at once; bad: a high, rising loss, slowly; silent: no objective line at all;
+# evil: one loss, then a line of "a"s, then waiting for the file --release names).
 # SIGTERM saves a marker in the model dir, so a stopped job's artifacts show it.
 TUNED = """
     import argparse, os, signal, sys, time
@@ -32,7 +33,14 @@ TUNED = """
         parser.add_argument("--curve", default="good")
         parser.add_argument("--steps", type=int, default=3)
         parser.add_argument("--step_seconds", type=float, default=0)
+        parser.add_argument("--release")
         args, _ = parser.parse_known_args()
+        if args.curve == "evil":  # a line on which the test's objective regex takes 2^40 steps
+            print("step 0 loss=0.5", flush=True)
+            print("a" * 40 + "!", flush=True)
+            while not os.path.exists(args.release):
+                time.sleep(0.1)
+            sys.exit(0)
 
         def on_term(signum, frame):
             open(os.path.join(os.environ["SM_MODEL_DIR"], "stopped.txt"), "w").write("saved")
@@ -231,6 +239,35 @@ def test_early_stopping_stops_the_bad_curve(server, sm):
     job = sm.describe_training_job(TrainingJobName=bad["TrainingJobName"])
     assert "stopped.txt" in members(server, job["ModelArtifacts"]["S3ModelArtifacts"])  # its artifacts kept
     assert answer["BestTrainingJob"]["TunedHyperParameters"]["curve"] != "bad"
+
+
+def test_a_catastrophic_objective_regex_stalls_nothing_but_its_own_job(server, sm, tmp_path):
+    """The tuner's intermediate values (early stopping reads them every turn) come from the job's own
+    matcher process: the objective's regex, which takes 2^40 steps on the job's line of "a"s,
+    never runs in serve, where it would hold the GIL and every answer with it."""
+    release = tmp_path / "release"
+    body = definition(curve="evil", release=str(release))
+    body["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "loss", "Regex": r"loss=([0-9.]+)|(?:a+)+$"}]
+    name = "evil-1"
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name, TrainingJobDefinition=body,
+        HyperParameterTuningJobConfig=config(
+            "Random", {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0.25", "MaxValue": "0.35"}]}, 1,
+            parallel=1, TrainingJobEarlyStoppingType="Auto"))
+    wait_tuning(sm, name, until=lambda answer: answer["TrainingJobStatusCounters"]["InProgress"])
+    [job] = training_jobs(sm, name)
+    logs = server.client("logs")
+    while not any("a" * 40 in m for s in logs.describe_log_streams(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=job["TrainingJobName"])["logStreams"]
+            for m in stream_messages(logs, s["logStreamName"])):
+        time.sleep(0.2)
+    release.write_text("go")
+    # the job ends; the tuner reads its curve (the median rule's "completed" curves) and ends the
+    # tuning job, all while this client, which gives up after 20 s of silence, keeps asking
+    impatient = server.client("sagemaker", read_timeout=20, retries={"max_attempts": 1})
+    answer = wait_tuning(impatient, name, timeout=120)
+    assert answer["HyperParameterTuningJobStatus"] == "Completed"
+    assert answer["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == 0.5
 
 
 def test_stop_tuning_job_with_sdk_v1_attach(server, sm, sdk_v1):

@@ -3,7 +3,8 @@
 Tables: ``jobs`` (the request as sent, the job's state as its process last
 reported it, the queue order), ``log_events`` (every line of every host, in
 order, per stream), ``log_streams``, ``metrics`` (the last value of each
-MetricDefinitions metric), ``tags`` and ``settings`` (the log retention of
+MetricDefinitions metric; ``metric_values``: every value, in order, the tuner's
+intermediate values), ``tags`` and ``settings`` (the log retention of
 PutRetentionPolicy / ``--log-retention-days``: expired events are deleted and
 their pages given back, the database being incremental-vacuum); ``tuning_jobs``
 and ``tuning_trials`` (a tuning job and its training jobs' chosen values:
@@ -61,6 +62,14 @@ CREATE TABLE IF NOT EXISTS metrics (
     timestamp REAL NOT NULL,
     PRIMARY KEY (job, name)
 );
+CREATE TABLE IF NOT EXISTS metric_values (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    timestamp REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metric_values_job ON metric_values (job, name, id);
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -236,6 +245,8 @@ class Store:
              [(stream, ts, now, message) for stream, ts, message in events] or None),
             ("INSERT OR REPLACE INTO metrics (job, name, value, timestamp) VALUES (?, ?, ?, ?)",
              list(metrics) or None),
+            ("INSERT INTO metric_values (job, name, value, timestamp) VALUES (?, ?, ?, ?)",
+             list(metrics) or None),
         ])
 
     def streams(self, job_prefix: str | None = None) -> list[sqlite3.Row]:
@@ -285,6 +296,7 @@ class Store:
         cutoff = int(((now or time.time()) - days * 86400) * 1000)
         with self.lock:
             gone = self.db.execute("DELETE FROM log_events WHERE timestamp < ?", (cutoff,)).rowcount
+            self.db.execute("DELETE FROM metric_values WHERE timestamp < ?", (cutoff / 1000,))
             if gone:
                 self.db.executescript("PRAGMA incremental_vacuum;")  # (execute would free one page)
                 self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -295,6 +307,11 @@ class Store:
 
     def metrics(self, job: str) -> list[sqlite3.Row]:
         return self._rows("SELECT * FROM metrics WHERE job = ? ORDER BY name", (job,))
+
+    def metric_values(self, job: str, name: str, after_id: int = 0) -> list[sqlite3.Row]:
+        """Every value of a job's metric matched after row ``after_id``, in the order they were matched."""
+        return self._rows("SELECT id, value FROM metric_values WHERE job = ? AND name = ? AND id > ? ORDER BY id",
+                          (job, name, after_id))
 
     # -- tags -------------------------------------------------------------------
     def tags(self, arn: str) -> list[dict]:

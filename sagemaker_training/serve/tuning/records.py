@@ -115,18 +115,9 @@ def mark(store, training_job: str, how: int = 1) -> None:
                    (how, training_job))])
 
 
-def curve(store, training_job: str, pattern, after_id: int = 0) -> tuple[list[float], int]:
-    """The objective's values in the job's first host's log after event ``after_id``, in order
-    (the intermediate values), and the last event id read."""
-    values, last = [], after_id
-    for stream in store.streams(f"{training_job}/algo-1-"):
-        for row in store._rows("SELECT id, message FROM log_events WHERE stream = ? AND id > ? "  # noqa: SLF001
-                               "ORDER BY id", (stream["name"], after_id)):
-            last = max(last, row["id"])
-            found = pattern.search(row["message"])
-            if found:
-                try:
-                    values.append(float(found.group(1) if pattern.groups else found.group(0)))
-                except (ValueError, IndexError):
-                    pass
-    return values, last
+def curve(store, training_job: str, metric: str, after_id: int = 0) -> tuple[list[float], int]:
+    """The objective's values after row ``after_id``, in order (the intermediate values), as the
+    job's own matcher process read them from its log (serve/metrics.py: a user's regex never runs
+    in the server), and the last row read."""
+    rows = store.metric_values(training_job, metric, after_id)
+    return [row["value"] for row in rows], (rows[-1]["id"] if rows else after_id)

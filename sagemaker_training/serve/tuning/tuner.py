@@ -2,8 +2,9 @@
 
 Each turn, for each tuning job:
 
-1. a running training job's intermediate objective values (its log, through
-   the objective's MetricDefinitions regex) go to the early-stopping rule
+1. a running training job's intermediate objective values (every value the
+   job's own matcher process read from its log with the objective's
+   MetricDefinitions regex: serve/metrics.py; no user regex runs here) go to the early-stopping rule
    (``TrainingJobEarlyStoppingType: Auto``: the median rule) or to
    Hyperband's pruner; a job either of them stops is stopped (Stopped, its
    artifacts kept, marked early-stopped);
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 import threading
 import time
@@ -74,19 +74,12 @@ def training_request(request: dict, name: str, tuned: dict) -> dict:
     return body
 
 
-def objective_pattern(request: dict):
-    metric = request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"]
-    for definition in request["TrainingJobDefinition"]["AlgorithmSpecification"].get("MetricDefinitions") or []:
-        if definition["Name"] == metric:
-            try:
-                return re.compile(definition["Regex"])
-            except re.error:
-                return None
-    return None
+def objective_metric(request: dict) -> str:
+    return request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"]
 
 
 def objective_value(store, request: dict, job) -> float | None:
-    metric = request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"]
+    metric = objective_metric(request)
     for row in store.metrics(job.name):
         if row["name"] == metric:
             return row["value"]
@@ -113,8 +106,8 @@ def outcome(store, request: dict, job, trial) -> tuple[float | None, str]:
 class _Run:
     """A tuning job's optimiser and what the loop remembers about its jobs."""
 
-    def __init__(self, study, pattern):
-        self.study, self.pattern = study, pattern
+    def __init__(self, study, metric: str):
+        self.study, self.metric = study, metric
         self.curves: dict[str, tuple[list, int]] = {}
         self.told: set[str] = set()
 
@@ -167,13 +160,13 @@ class Tuner:
     def _finished(self, tuning) -> list:
         """(params, value, state, curve) of the tuning job's ended jobs that count."""
         answer = []
-        pattern = objective_pattern(tuning.request)
+        metric = objective_metric(tuning.request)
         for trial in records.trials(self.store, tuning.name):
             job = self.store.job(trial.training_job)
             if job is None or job.status not in TERMINAL or retryable(job, trial):
                 continue
             value, state = outcome(self.store, tuning.request, job, trial)
-            curve = records.curve(self.store, job.name, pattern)[0] if pattern else []
+            curve = records.curve(self.store, job.name, metric)[0]
             answer.append((trial.params, value, state, curve))
         return answer
 
@@ -189,7 +182,7 @@ class Tuner:
         own = self._finished(tuning)
         trials = records.trials(self.store, tuning.name)
         study = strategy.Study(tuning.config, finished + own, offset=len(trials), name=tuning.name)
-        run = self.runs[tuning.name] = _Run(study, objective_pattern(tuning.request))
+        run = self.runs[tuning.name] = _Run(study, objective_metric(tuning.request))
         for trial in trials:  # the jobs that have not ended get their Optuna trial again
             job = self.store.job(trial.training_job)
             if job is None or job.status in TERMINAL:
@@ -200,9 +193,8 @@ class Tuner:
 
     def _curve(self, run: _Run, name: str) -> list:
         values, last = run.curves.get(name, ([], 0))
-        if run.pattern is not None:
-            more, last = records.curve(self.store, name, run.pattern, last)
-            values = values + more
+        more, last = records.curve(self.store, name, run.metric, last)
+        values = values + more
         run.curves[name] = (values, last)
         return values
 
